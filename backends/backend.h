@@ -1,0 +1,82 @@
+// The one interface every attention implementation answers to. The harness drives it; a
+// backend never sees another backend, the reference or the measuring loop.
+//
+// Life of a case:   supports(p) -> prepare(p, inputs) -> { run(); sync(); }* -> output()
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "harness/problem.h"
+#include "harness/tensor.h"
+
+namespace sdpa {
+
+// Answer of a capability query: ok, or the reason it is not (reported as `skip: reason`).
+struct Support {
+  bool ok = true;
+  std::string reason;
+
+  static Support yes() { return {}; }
+  static Support no(std::string why) { return {false, std::move(why)}; }
+  explicit operator bool() const { return ok; }
+};
+
+// A GEMM that measures the practical peak of a backend's device, run in the same process as
+// the attention cases so the ratio attention/GEMM is taken under the same conditions.
+struct Calibration {
+  std::string device_class;  // what the figure is the peak of: "cpu", "cuda:0", ...
+  std::string what;          // e.g. "oneDNN sgemm f32 2048^3, 2 threads"
+  double tflops = 0;
+};
+
+// Settings that come from the command line and mean something to some backends only.
+struct BackendOptions {
+  int threads = 0;            // 0: all cores (OpenMP's default)
+  std::string vulkan_device;  // index or name substring; empty: first discrete GPU, else lavapipe
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  virtual std::string name() const = 0;
+  // One line: device, library versions, ISA / driver, the code path taken.
+  virtual std::string describe() const = 0;
+  // Key/values for the results file's context (versions, device properties).
+  virtual std::map<std::string, std::string> context() const { return {}; }
+  // Which device the timings belong to: "cpu" for host backends, "cuda:0", "vulkan:<name>".
+  virtual std::string device_class() const { return "cpu"; }
+
+  // Whether the backend has a device to run on at all (a GPU backend on a machine without
+  // one says so here; its cases are then skipped with this reason).
+  virtual Support available() const { return Support::yes(); }
+  // Whether this problem can run. Never fakes: an unsupported case is a skip with a reason.
+  virtual Support supports(const Problem& problem) const = 0;
+
+  // Allocate, upload, build plans / pipelines. Not timed.
+  virtual void prepare(const Problem& problem, const Inputs& inputs) = 0;
+  // The timed part: computes O from the prepared inputs. May return before a device finishes.
+  virtual void run() = 0;
+  // Waits for the work of run() to finish (a no-op for host backends).
+  virtual void sync() {}
+  // Device time of the last run() in ms, where the device has its own clock (CUDA events,
+  // Vulkan timestamp queries); host backends have none and are timed on the wall clock.
+  virtual std::optional<double> last_device_ms() const { return std::nullopt; }
+
+  // The output of the last run() as fp64, B,H,S,Dv contiguous, values as stored in dtype.
+  virtual std::vector<double> output() = 0;
+  // Memory used beyond inputs and outputs, measured (workspaces, intermediates, scratchpads).
+  virtual uint64_t scratch_bytes() const = 0;
+  // Extra figures worth recording for this case (e.g. "fused": 1, "path": "coopmat").
+  virtual std::map<std::string, std::string> case_notes() const { return {}; }
+
+  // The best GEMM this backend's library offers for its device, if any.
+  virtual std::optional<Calibration> calibrate() { return std::nullopt; }
+};
+
+}  // namespace sdpa

@@ -1,0 +1,46 @@
+// The only place that knows every backend. Each backend folder exposes one function
+// `void register_<folder>(Registry&)`; registry.cpp calls those that were built.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backends/backend.h"
+
+namespace sdpa {
+
+struct BackendEntry {
+  std::string name;
+  std::function<std::unique_ptr<Backend>(const BackendOptions&)> make;
+};
+
+// A backend folder that was not compiled into this binary, and why.
+struct MissingBackend {
+  std::string name;
+  std::string reason;
+};
+
+class Registry {
+ public:
+  void add(std::string name, std::function<std::unique_ptr<Backend>(const BackendOptions&)> make) {
+    entries_.push_back({std::move(name), std::move(make)});
+  }
+  void add_missing(std::string name, std::string reason) {
+    missing_.push_back({std::move(name), std::move(reason)});
+  }
+  const std::vector<BackendEntry>& entries() const { return entries_; }
+  const std::vector<MissingBackend>& missing() const { return missing_; }
+  const BackendEntry* find(const std::string& name) const;
+  std::vector<std::string> names() const;
+
+ private:
+  std::vector<BackendEntry> entries_;
+  std::vector<MissingBackend> missing_;
+};
+
+// Every backend of this build, registered once.
+const Registry& registry();
+
+}  // namespace sdpa

@@ -1,0 +1,39 @@
+# Backend options and bookkeeping. Each backend folder either calls
+#   sdpa_backend_built(<name> <target> <register-function-header>)  or
+#   sdpa_backend_missing(<name> "<reason>")
+# and the registry (backends/registry.cpp) sees SDPA_HAVE_<NAME> or SDPA_MISSING_<NAME>.
+
+function(sdpa_backend_option name)
+  string(TOUPPER ${name} up)
+  set(SDPA_WITH_${up} AUTO CACHE STRING "Build the ${name} backend: AUTO (when its dependency is found), ON (required) or OFF")
+  set_property(CACHE SDPA_WITH_${up} PROPERTY STRINGS AUTO ON OFF)
+  if(NOT SDPA_WITH_${up} MATCHES "^(AUTO|ON|OFF)$")
+    message(FATAL_ERROR "SDPA_WITH_${up}=${SDPA_WITH_${up}}: must be AUTO, ON or OFF")
+  endif()
+endfunction()
+
+function(sdpa_backend_missing name reason)
+  string(TOUPPER ${name} up)
+  if(SDPA_WITH_${up} STREQUAL "ON")
+    message(FATAL_ERROR "SDPA_WITH_${up}=ON, but ${reason}")
+  endif()
+  message(STATUS "sdpa-bench: backend '${name}' not built: ${reason}")
+  set_property(GLOBAL APPEND PROPERTY SDPA_BACKEND_DEFINES "SDPA_MISSING_${up}=\"${reason}\"")
+  set_property(GLOBAL APPEND PROPERTY SDPA_BACKEND_SUMMARY "${name}: not built (${reason})")
+endfunction()
+
+function(sdpa_backend_built name target)
+  string(TOUPPER ${name} up)
+  message(STATUS "sdpa-bench: backend '${name}' built")
+  set_property(GLOBAL APPEND PROPERTY SDPA_BACKEND_DEFINES "SDPA_HAVE_${up}=1")
+  set_property(GLOBAL APPEND PROPERTY SDPA_BACKEND_TARGETS ${target})
+  set_property(GLOBAL APPEND PROPERTY SDPA_BACKEND_SUMMARY "${name}: built")
+endfunction()
+
+# A GoogleTest executable registered with CTest under the given labels.
+function(sdpa_add_test name)
+  cmake_parse_arguments(T "" "" "SOURCES;LABELS" ${ARGN})
+  add_executable(${name} ${T_SOURCES})
+  target_link_libraries(${name} PRIVATE sdpa_harness GTest::gtest GTest::gtest_main)
+  gtest_discover_tests(${name} PROPERTIES LABELS "${T_LABELS}" DISCOVERY_TIMEOUT 60)
+endfunction()

@@ -1,0 +1,46 @@
+// The accuracy rule of DESIGN.md, element by element against the fp64 reference:
+//   |o − r| ≤ tol_abs(dtype)·Σₖ pₖ|vₖ| + tol_rel(dtype)·|r|
+// plus NMSE = Σ(o−r)²/Σr², max abs / rel error and the worst elements with their indices.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "harness/problem.h"
+#include "reference/reference.h"
+
+namespace sdpa {
+
+struct Tolerance {
+  double abs = 0;  // times Σₖ pₖ|vₖ|: errors carried through P·V
+  double rel = 0;  // times |r|: rounding of the output to the storage type
+};
+
+// The constants per dtype; accuracy.cpp derives each one.
+Tolerance tolerance_for(DType dtype);
+
+struct BadElement {
+  int64_t b = 0, h = 0, s = 0, c = 0;  // index of the element in O (B, H, S, Dv)
+  double got = 0, want = 0, bound = 0;
+};
+
+struct AccuracyReport {
+  Tolerance tol;
+  int64_t checked_elems = 0;
+  int64_t failed_elems = 0;
+  double max_abs_err = 0;
+  double max_rel_err = 0;     // |o − r| / |r| over elements with |r| > tiny
+  double nmse = 0;            // Σ(o−r)² / Σr²
+  double worst_ratio = 0;     // max over elements of |o − r| / bound (≤ 1 passes)
+  bool non_finite = false;    // a NaN or inf in the output fails the case outright
+  std::vector<BadElement> worst;  // the largest |o − r| / bound first
+  bool pass() const { return failed_elems == 0 && !non_finite; }
+  // "max_abs=1.2e-04 max_rel=3.4e-03 nmse=5.6e-09 worst=0.12 of bound"
+  std::string summary() const;
+};
+
+AccuracyReport check_accuracy(const Problem& problem, const std::vector<double>& out,
+                              const ReferenceResult& ref, int worst_count = 3);
+
+}  // namespace sdpa

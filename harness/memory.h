@@ -1,0 +1,16 @@
+// Host memory figures for size checks and reports.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace sdpa {
+
+// Memory the process can still use: MemAvailable, capped by a cgroup limit where one is set.
+uint64_t available_memory_bytes();
+// Peak resident set of this process so far (VmHWM).
+uint64_t peak_rss_bytes();
+// "1.50 GiB", "512 KiB"...
+std::string format_bytes(double bytes);
+
+}  // namespace sdpa

@@ -1,0 +1,180 @@
+#include "harness/results.h"
+
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace sdpa {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+std::string case_name(const std::string& backend, const Problem& problem) {
+  return backend + "/" + problem.to_string();
+}
+
+namespace {
+
+json base_entry(const CaseResult& r) {
+  json e;
+  e["name"] = case_name(r.backend, r.problem);
+  e["run_name"] = e["name"];
+  e["backend"] = r.backend;
+  e["problem"] = r.problem.to_string();
+  e["status"] = std::string(to_string(r.status));
+  e["threads"] = 1;
+  e["iterations"] = 1;
+  e["time_unit"] = "ms";
+  return e;
+}
+
+// A JSON number must be finite; NaN/inf (e.g. an empty summary) become null.
+json num(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
+
+void add_counters(json& e, const CaseResult& r, double time_ms, double peak_tflops) {
+  const double flops = r.problem.flops();
+  e["flops"] = flops;
+  const double tflops = time_ms > 0 ? flops / (time_ms * 1e-3) / 1e12 : 0;
+  e["tflops"] = num(tflops);
+  if (peak_tflops > 0) e["frac_of_gemm_peak"] = num(tflops / peak_tflops);
+}
+
+}  // namespace
+
+json case_entries(const CaseResult& r, double peak_tflops) {
+  json out = json::array();
+  if (r.status == CaseStatus::skip || r.status == CaseStatus::error || !r.measurement) {
+    json e = base_entry(r);
+    e["run_type"] = "iteration";
+    e["repetitions"] = 0;
+    e["repetition_index"] = 0;
+    e["real_time"] = 0;
+    e["cpu_time"] = 0;
+    e["error_occurred"] = true;
+    e["error_message"] = std::string(to_string(r.status)) + ": " + r.reason;
+    out.push_back(e);
+    return out;
+  }
+  const Measurement& m = *r.measurement;
+  const std::vector<double>& primary = m.primary();
+  const auto n = static_cast<int64_t>(primary.size());
+  for (int64_t i = 0; i < n; ++i) {
+    json e = base_entry(r);
+    e["run_type"] = "iteration";
+    e["repetitions"] = n;
+    e["repetition_index"] = i;
+    e["real_time"] = primary[static_cast<std::size_t>(i)];
+    e["cpu_time"] = m.wall_ms[static_cast<std::size_t>(i)];  // wall clock of the same query
+    add_counters(e, r, primary[static_cast<std::size_t>(i)], peak_tflops);
+    out.push_back(e);
+  }
+  const Summary dev = summarize(primary), wall = m.wall();
+  const std::pair<const char*, double Summary::*> aggregates[] = {
+      {"mean", &Summary::mean}, {"median", &Summary::p50}, {"stddev", &Summary::stddev}, {"min", &Summary::min},
+      {"max", &Summary::max},   {"p90", &Summary::p90},    {"p99", &Summary::p99}};
+  for (const auto& [agg, field] : aggregates) {
+    json e = base_entry(r);
+    e["name"] = e["run_name"].get<std::string>() + "_" + agg;
+    e["run_type"] = "aggregate";
+    e["aggregate_name"] = agg;
+    e["aggregate_unit"] = "time";
+    e["repetitions"] = n;
+    e["real_time"] = num(dev.*field);
+    e["cpu_time"] = num(wall.*field);
+    if (std::string(agg) != "stddev") add_counters(e, r, dev.*field, peak_tflops);
+    e["device_clock"] = !m.device_ms.empty();
+    e["stopped_because"] = m.stopped_because;
+    e["scratch_bytes"] = r.scratch_bytes;
+    e["max_abs_err"] = num(r.accuracy.max_abs_err);
+    e["max_rel_err"] = num(r.accuracy.max_rel_err);
+    e["nmse"] = num(r.accuracy.nmse);
+    e["worst_of_bound"] = num(r.accuracy.worst_ratio);
+    e["tol_abs"] = r.accuracy.tol.abs;
+    e["tol_rel"] = r.accuracy.tol.rel;
+    e["pass"] = r.status == CaseStatus::pass ? 1 : 0;
+    e["rows_checked"] = r.reference_rows_checked;
+    e["rows_total"] = r.reference_rows_total;
+    e["logit_mean"] = num(r.saturation.logit_mean);
+    e["logit_std"] = num(r.saturation.logit_std);
+    e["max_prob_mean"] = num(r.saturation.max_prob_mean);
+    e["rows_max_prob_over_95"] = num(r.saturation.rows_max_prob_over_95);
+    e["logit_std_unscaled"] = num(r.saturation_unscaled.logit_std);
+    e["max_prob_mean_unscaled"] = num(r.saturation_unscaled.max_prob_mean);
+    e["rows_max_prob_over_95_unscaled"] = num(r.saturation_unscaled.rows_max_prob_over_95);
+    for (const auto& [k, v] : r.notes) e["note_" + k] = v;
+    out.push_back(e);
+  }
+  return out;
+}
+
+void write_file_atomically(const std::string& path, const std::string& text) {
+  const fs::path target(path);
+  if (target.has_parent_path()) fs::create_directories(target.parent_path());
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) throw std::runtime_error("cannot write " + tmp);
+    out << text;
+    out.flush();
+    if (!out) throw std::runtime_error("write failed: " + tmp);
+  }
+  fs::rename(tmp, target);
+}
+
+json read_results(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot read results file " + path);
+  try {
+    json j = json::parse(in);
+    if (!j.contains("benchmarks") || !j["benchmarks"].is_array()) {
+      throw std::runtime_error("no 'benchmarks' array");
+    }
+    return j;
+  } catch (const std::exception& e) {
+    throw std::runtime_error(path + ": not a results file: " + e.what());
+  }
+}
+
+ResultsWriter::ResultsWriter(std::string path, bool resume) : path_(std::move(path)), journal_(path_ + ".partial.jsonl") {
+  if (!resume) {
+    fs::remove(journal_);
+    return;
+  }
+  std::ifstream in(journal_);
+  std::string line;
+  while (std::getline(in, line)) {
+    // A line cut off by a kill is the last one and simply not resumed.
+    json entries = json::parse(line, nullptr, false);
+    if (entries.is_discarded() || !entries.is_array() || entries.empty()) continue;
+    done_.insert(entries[0]["run_name"].get<std::string>());
+    entries_.push_back(std::move(entries));
+  }
+}
+
+void ResultsWriter::append(const json& entries) {
+  if (fs::path(journal_).has_parent_path()) fs::create_directories(fs::path(journal_).parent_path());
+  std::ofstream out(journal_, std::ios::app);
+  if (!out) throw std::runtime_error("cannot append to " + journal_);
+  out << entries.dump() << "\n";
+  out.flush();
+  entries_.push_back(entries);
+  if (!entries.empty()) done_.insert(entries[0]["run_name"].get<std::string>());
+}
+
+void ResultsWriter::finish(const json& context) {
+  json doc;
+  doc["context"] = context;
+  doc["benchmarks"] = json::array();
+  for (const json& entries : entries_) {
+    for (const json& e : entries) doc["benchmarks"].push_back(e);
+  }
+  write_file_atomically(path_, doc.dump(1));
+  fs::remove(journal_);
+}
+
+}  // namespace sdpa

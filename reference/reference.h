@@ -1,0 +1,34 @@
+// The fp64 oracle: softmax(Q·Kᵀ·scale + mask)·V computed in double precision from the
+// inputs exactly as stored, with compensated sums so it stays accurate to n = 64k and beyond.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "harness/problem.h"
+#include "harness/tensor.h"
+
+namespace sdpa {
+
+// How peaked the attention is: saturated softmax rows hide errors and scale bugs.
+struct Saturation {
+  double logit_mean = 0;            // of the visible logits, after scaling
+  double logit_std = 0;
+  double max_prob_mean = 0;         // mean over rows of max_k p_k
+  double rows_max_prob_over_95 = 0; // share of rows whose max probability exceeds 0.95
+};
+
+struct ReferenceResult {
+  std::vector<double> out;     // b, hq, sq, dv: the exact output (0 in rows not checked)
+  std::vector<double> abs_pv;  // Σ_k p_k·|v_k| per output element: the scale of its error bound
+  std::vector<uint8_t> row_checked;  // per (b, hq, sq) row: computed here or skipped by sampling
+  int64_t rows_checked = 0;
+  Saturation saturation;           // with the problem's scale
+  Saturation saturation_unscaled;  // the same logits with scale = 1 (the ablation)
+};
+
+// Computes every `row_stride`-th row of the b·hq·sq query rows (1 = all rows). Large problems
+// are checked on a sample because the fp64 oracle costs as much as the naive kernel.
+ReferenceResult reference_sdpa(const Problem& problem, const Inputs& inputs, int64_t row_stride = 1);
+
+}  // namespace sdpa
