@@ -19,7 +19,6 @@ function(sdpa_backend_missing name reason)
   endif()
   message(STATUS "sdpa-bench: backend '${name}' not built: ${reason}")
   set_property(GLOBAL APPEND PROPERTY SDPA_BACKEND_DEFINES "SDPA_MISSING_${up}=\"${reason}\"")
-  set_property(GLOBAL APPEND PROPERTY SDPA_BACKEND_SUMMARY "${name}: not built (${reason})")
 endfunction()
 
 function(sdpa_backend_built name target)
@@ -27,7 +26,6 @@ function(sdpa_backend_built name target)
   message(STATUS "sdpa-bench: backend '${name}' built")
   set_property(GLOBAL APPEND PROPERTY SDPA_BACKEND_DEFINES "SDPA_HAVE_${up}=1")
   set_property(GLOBAL APPEND PROPERTY SDPA_BACKEND_TARGETS ${target})
-  set_property(GLOBAL APPEND PROPERTY SDPA_BACKEND_SUMMARY "${name}: built")
 endfunction()
 
 # A GoogleTest executable registered with CTest under the given labels.

@@ -8,6 +8,8 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <iomanip>
+#include <sstream>
 #include <iostream>
 #include <map>
 #include <set>
@@ -62,7 +64,7 @@ Selected select_backends(const Selection& sel) {
       continue;
     }
     std::string known;
-    for (const auto& n : reg.names()) known += (known.empty() ? "" : ", ") + n;
+    known = join(reg.names(), ", ");
     throw SpecError("--backend " + name + ": unknown backend (built: " + known + ")");
   }
   return out;
@@ -93,17 +95,18 @@ void check_fits(const Problem& p) {
 }
 
 std::string status_line(const CaseResult& r) {
-  std::string line = std::string(to_string(r.status));
-  line.resize(6, ' ');
-  line += r.backend;
-  line.resize(std::max<std::size_t>(line.size(), 28), ' ');
-  line += " " + r.problem.to_string();
-  if (r.status == CaseStatus::skip || r.status == CaseStatus::error) return line + "  " + std::string(to_string(r.status)) + ": " + r.reason;
-  line += "  " + r.accuracy.summary();
-  if (r.reference_rows_checked < r.reference_rows_total) {
-    line += " (rows sampled: " + std::to_string(r.reference_rows_checked) + "/" + std::to_string(r.reference_rows_total) + ")";
+  std::ostringstream line;
+  line << std::left << std::setw(6) << to_string(r.status) << std::setw(22) << r.backend << " " << r.problem.to_string()
+       << "  ";
+  if (r.status == CaseStatus::skip || r.status == CaseStatus::error) {
+    line << to_string(r.status) << ": " << r.reason;
+    return line.str();
   }
-  return line;
+  line << r.accuracy.summary();
+  if (r.reference_rows_checked < r.reference_rows_total) {
+    line << " (rows sampled: " << r.reference_rows_checked << "/" << r.reference_rows_total << ")";
+  }
+  return line.str();
 }
 
 json case_json(const CaseResult& r) {

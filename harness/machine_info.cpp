@@ -47,7 +47,7 @@ std::string isa_flags() {
     std::istringstream scan(cpuinfo_field("flags"));
     while (scan >> flag) {
       if (flag == wanted) {
-        out += (out.empty() ? "" : " ") + flag;
+        out += out.empty() ? flag : " " + flag;
         break;
       }
     }
@@ -70,7 +70,7 @@ std::string caches() {
     if (level.empty()) break;
     const std::string type = read_first_line(dir + "type");
     if (type == "Instruction") continue;
-    out += (out.empty() ? "" : " ") + std::string("L") + level + "=" + read_first_line(dir + "size");
+    out += (out.empty() ? "L" : " L") + level + "=" + read_first_line(dir + "size");
   }
   return out;
 }

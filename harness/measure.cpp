@@ -16,6 +16,7 @@ StoppingPolicy stopping_policy(const std::string& name) {
     p.min_samples = 8;
     p.min_time_s = 0;
     p.max_time_s = 2;
+    p.case_budget_s = 10;
     p.target_rel_stderr = 0.02;
     return p;
   }
@@ -23,6 +24,7 @@ StoppingPolicy stopping_policy(const std::string& name) {
     p.min_samples = 662;
     p.max_samples = 5000;
     p.max_time_s = 60;
+    p.case_budget_s = 600;
     return p;
   }
   throw std::invalid_argument("stopping policy '" + name + "': must be default, quick or p99");
@@ -68,6 +70,9 @@ Measurement measure(Backend& backend, const StoppingPolicy& policy) {
     char why[96];
     if (n >= policy.max_samples) {
       std::snprintf(why, sizeof why, "max_samples %d", policy.max_samples);
+    } else if (n >= 3 && n < policy.min_samples && elapsed >= policy.case_budget_s) {
+      std::snprintf(why, sizeof why, "case budget %.3g s, %d of %d samples", policy.case_budget_s, n,
+                    policy.min_samples);
     } else if (n < policy.min_samples) {
       continue;
     } else if (elapsed >= policy.max_time_s) {

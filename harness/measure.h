@@ -17,6 +17,9 @@ struct StoppingPolicy {
   int max_samples = 2000;
   double min_time_s = 0.25;  // keep sampling at least this long (short kernels: more samples)
   double max_time_s = 10.0;  // stop after this, once min_samples are in
+  // A slow case (the naive kernel at n = 4096) stops here even short of min_samples, with at
+  // least 3 samples; the report then makes no p90/p99 claim for it.
+  double case_budget_s = 60.0;
   double target_rel_stderr = 0.005;  // stop early once the mean is this well known
   bool cold = false;         // flush the host caches before every sample (CPU backends)
 };

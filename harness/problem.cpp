@@ -29,6 +29,15 @@ std::string_view to_string(MaskKind mask) {
 
 std::size_t storage_bytes(DType dtype) { return dtype == DType::f32 ? 4 : 2; }
 
+std::string join(const std::vector<std::string>& items, std::string_view sep) {
+  std::string out;
+  for (const std::string& item : items) {
+    if (!out.empty()) out += sep;
+    out += item;
+  }
+  return out;
+}
+
 double Problem::scale() const {
   return scale_value ? *scale_value : 1.0 / std::sqrt(static_cast<double>(d));
 }

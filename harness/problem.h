@@ -64,6 +64,9 @@ struct Problem {
   std::string to_string() const;
 };
 
+// "a, b, c": for messages that list what is known.
+std::string join(const std::vector<std::string>& items, std::string_view sep);
+
 // Parses a spec line; throws SpecError naming the offending key.
 Problem parse_problem(std::string_view spec);
 

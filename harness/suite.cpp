@@ -34,7 +34,7 @@ std::vector<SuiteCase> load_suite(const std::string& name_or_path) {
   std::ifstream in(path);
   if (!in) {
     std::string known;
-    for (const auto& n : known_suites()) known += (known.empty() ? "" : ", ") + n;
+    known = join(known_suites(), ", ");
     throw SpecError("suite '" + name_or_path + "': no such suite or file (known suites: " + known + ")");
   }
   std::vector<SuiteCase> cases;
