@@ -26,6 +26,7 @@ function(sdpa_backend_built name target)
   message(STATUS "sdpa-bench: backend '${name}' built")
   set_property(GLOBAL APPEND PROPERTY SDPA_BACKEND_DEFINES "SDPA_HAVE_${up}=1")
   set_property(GLOBAL APPEND PROPERTY SDPA_BACKEND_TARGETS ${target})
+  set_property(GLOBAL APPEND PROPERTY SDPA_BACKEND_BUILT_FOLDERS ${name})
 endfunction()
 
 # A GoogleTest executable registered with CTest under the given labels.
