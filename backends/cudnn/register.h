@@ -1,0 +1,6 @@
+#pragma once
+#include "backends/registry.h"
+
+namespace sdpa {
+void register_cudnn(Registry& registry);
+}

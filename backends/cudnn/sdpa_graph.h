@@ -1,0 +1,63 @@
+// One problem's cuDNN SDPA graph, built once (validate, operation graph, heuristics, support
+// check, plans) and executed many times. The only file that sees the cuDNN frontend, whose
+// headers take half a minute to compile.
+#pragma once
+
+#include <cudnn.h>
+
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+
+#include "harness/problem.h"
+
+namespace sdpa::cudnn {
+
+// cuDNN cannot run this problem on this device. The message starts with "unsupported: ",
+// which the harness reports as a skip with the rest of the message as the reason.
+class UnsupportedProblem : public std::runtime_error {
+ public:
+  explicit UnsupportedProblem(const std::string& reason) : std::runtime_error("unsupported: " + reason) {}
+  std::string reason() const { return std::string(what()).substr(sizeof("unsupported: ") - 1); }
+};
+
+// Device pointers of one case, B,H,S,D contiguous, at the start of each full tensor.
+struct SdpaBuffers {
+  void* q = nullptr;
+  void* k = nullptr;
+  void* v = nullptr;
+  void* o = nullptr;
+  void* seq_len_q = nullptr;   // int32 [b]: mask=kvlen only
+  void* seq_len_kv = nullptr;  // int32 [b]: mask=kvlen only
+};
+
+class SdpaPlan {
+ public:
+  // Throws UnsupportedProblem where cuDNN declines the graph, std::runtime_error (with the
+  // stage and cuDNN's message) for anything else.
+  static std::unique_ptr<SdpaPlan> build(const Problem& problem, cudnnHandle_t handle);
+  ~SdpaPlan();
+  SdpaPlan(const SdpaPlan&) = delete;
+  SdpaPlan& operator=(const SdpaPlan&) = delete;
+
+  int64_t workspace_bytes() const;
+  // The engine the heuristics picked, e.g. "eng3_k2=..." (for case notes).
+  const std::string& engine() const;
+
+  // The tensor bindings of one case: built once per prepare, reused by every execute.
+  std::unordered_map<int64_t, void*> bind(const Problem& problem, const SdpaBuffers& buffers) const;
+  // Enqueues the attention on the handle's stream.
+  void execute(cudnnHandle_t handle, std::unordered_map<int64_t, void*>& bindings, void* workspace) const;
+
+ private:
+  struct Impl;
+  explicit SdpaPlan(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// "1.32.0": the frontend headers this binary was compiled with.
+std::string cudnn_frontend_version();
+
+}  // namespace sdpa::cudnn
