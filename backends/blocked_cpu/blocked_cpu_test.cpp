@@ -1,0 +1,217 @@
+// Correctness of the blocked backend, for every kernel table this CPU runs: the exp2 bound,
+// the micro-kernels, odd shapes in every dtype × mask × GQA against the fp64 reference,
+// determinism across thread counts, scratch that does not grow with n.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "backends/blocked_cpu/blocked_cpu.h"
+#include "backends/blocked_cpu/flash.h"
+#include "backends/blocked_cpu/kernels.h"
+#include "backends/blocked_cpu/sgemm.h"
+#include "harness/accuracy.h"
+#include "harness/inputs.h"
+#include "reference/reference.h"
+
+namespace sdpa {
+namespace {
+
+using blocked::Kernels;
+
+// The tables to test here: portable always, AVX2 and AVX-512 where the CPU runs them.
+std::vector<const Kernels*> tables() {
+  std::vector<const Kernels*> t{&blocked::kernels_portable()};
+  for (const char* isa : {"avx2", "avx512"}) {
+    try {
+      t.push_back(&blocked::select_kernels(isa));
+    } catch (const std::runtime_error&) {
+      // This CPU or build cannot run that table: nothing to test for it.
+    }
+  }
+  return t;
+}
+
+std::string table_name(const testing::TestParamInfo<const Kernels*>& info) { return info.param->isa; }
+
+class BlockedKernels : public testing::TestWithParam<const Kernels*> {
+ protected:
+  const Kernels& k() const { return *GetParam(); }
+};
+
+INSTANTIATE_TEST_SUITE_P(Tables, BlockedKernels, testing::ValuesIn(tables()), table_name);
+
+// The documented bound of kernels.h, over a dense sweep of [-126, 0] (3·2^21 points, a step of
+// 2e-5, so every fractional part is hit thousands of times) plus the ends and the flush region.
+TEST_P(BlockedKernels, Exp2MeetsDocumentedBound) {
+  const int64_t n = 3 << 21;
+  std::vector<float> x(static_cast<std::size_t>(n)), y(x.size());
+  for (int64_t i = 0; i < n; ++i) x[static_cast<std::size_t>(i)] = static_cast<float>(-126.0 * i / (n - 1));
+  k().exp2(x.data(), n, y.data());
+  double worst = 0, worst_x = 0;
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const double want = std::exp2(static_cast<double>(x[i]));
+    const double rel = std::abs(y[i] - want) / want;
+    if (rel > worst) worst = rel, worst_x = x[i];
+  }
+  std::printf("[%s] exp2 max relative error over [-126, 0]: %.3g at x = %.9g\n", k().isa, worst, worst_x);
+  EXPECT_LE(worst, blocked::exp2_max_rel_error) << "at x = " << worst_x;
+
+  const float edge[] = {0.0f, -0.0f, -std::numeric_limits<float>::infinity(), -127.0f, -200.0f, -126.6f};
+  float got[6];
+  k().exp2(edge, 6, got);
+  EXPECT_EQ(got[0], 1.0f);
+  EXPECT_EQ(got[1], 1.0f);
+  EXPECT_EQ(got[2], 0.0f) << "masked scores must contribute exactly 0";
+  EXPECT_EQ(got[3], 0.0f);
+  EXPECT_EQ(got[4], 0.0f);
+  EXPECT_EQ(got[5], 0.0f) << "below -126.5 the result flushes to 0";
+}
+
+// Every row count and mode of the micro-kernel against a plain double loop.
+TEST_P(BlockedKernels, GemmMicroKernelModes) {
+  const int nr = k().nr;
+  const int64_t kdim = 37, lda = 41, ldc = nr + 5;
+  std::vector<float> a(static_cast<std::size_t>(k().mr * lda)), b(static_cast<std::size_t>(kdim * nr));
+  for (std::size_t i = 0; i < a.size(); ++i) a[i] = normal_sample(3, TensorId::q, i);
+  for (std::size_t i = 0; i < b.size(); ++i) b[i] = normal_sample(3, TensorId::k, i);
+  const float scale[] = {0.5f, -2.0f, 0.0f, 1.0f, 3.0f, 0.25f, 1.5f, -1.0f, 2.0f, 0.125f, 4.0f, 1.0f, 0.75f, 1.25f};
+  for (int m = 1; m <= k().mr; ++m) {
+    for (int mode : {blocked::gemm_store, blocked::gemm_accumulate, blocked::gemm_scale_accumulate}) {
+      std::vector<float> c(static_cast<std::size_t>(m * ldc)), c0(c.size());
+      for (std::size_t i = 0; i < c.size(); ++i) c[i] = c0[i] = normal_sample(3, TensorId::v, i);
+      k().gemm(m, kdim, a.data(), lda, b.data(), c.data(), ldc, mode, scale);
+      for (int r = 0; r < m; ++r) {
+        for (int j = 0; j < nr; ++j) {
+          double want = mode == blocked::gemm_store ? 0.0 : c0[static_cast<std::size_t>(r * ldc + j)];
+          if (mode == blocked::gemm_scale_accumulate) want *= scale[r];
+          for (int64_t kk = 0; kk < kdim; ++kk) {
+            want += static_cast<double>(a[static_cast<std::size_t>(r * lda + kk)]) * b[static_cast<std::size_t>(kk * nr + j)];
+          }
+          ASSERT_NEAR(c[static_cast<std::size_t>(r * ldc + j)], want, 1e-4) << "m=" << m << " mode=" << mode << " r=" << r << " j=" << j;
+        }
+        // Columns past nr belong to someone else.
+        for (int64_t j = nr; j < ldc; ++j) ASSERT_EQ(c[static_cast<std::size_t>(r * ldc + j)], c0[static_cast<std::size_t>(r * ldc + j)]);
+      }
+    }
+  }
+}
+
+TEST_P(BlockedKernels, SgemmMatchesDoubleProduct) {
+  const int64_t m = 37, n = 45, kdim = 300;  // ragged everywhere and more than one k step
+  std::vector<float> a(static_cast<std::size_t>(m * kdim)), b(static_cast<std::size_t>(kdim * n)), c(static_cast<std::size_t>(m * n));
+  for (std::size_t i = 0; i < a.size(); ++i) a[i] = normal_sample(5, TensorId::q, i);
+  for (std::size_t i = 0; i < b.size(); ++i) b[i] = normal_sample(5, TensorId::k, i);
+  blocked::sgemm(k(), 2, m, n, kdim, a.data(), b.data(), c.data());
+  for (int64_t i = 0; i < m; ++i) {
+    for (int64_t j = 0; j < n; ++j) {
+      double want = 0;
+      for (int64_t kk = 0; kk < kdim; ++kk) want += static_cast<double>(a[static_cast<std::size_t>(i * kdim + kk)]) * b[static_cast<std::size_t>(kk * n + j)];
+      ASSERT_NEAR(c[static_cast<std::size_t>(i * n + j)], want, 1e-3) << "C[" << i << "][" << j << "]";
+    }
+  }
+}
+
+AccuracyReport run_and_check(Backend& backend, const Problem& p) {
+  const Inputs inputs = generate_inputs(p);
+  backend.prepare(p, inputs);
+  backend.run();
+  return check_accuracy(p, backend.output(), reference_sdpa(p, inputs));
+}
+
+// Odd shapes: nothing a multiple of a vector, a panel or a block; GQA and MQA; sq ≠ skv both
+// ways (causal_br then has fully masked rows); decode; d = 1 and d = 256; kvlen 0 (a batch
+// item with no visible key).
+const char* const kShapes[] = {
+    "b=2,hq=4,hkv=2,sq=37,skv=53,d=19,dv=13",
+    "b=2,hq=3,hkv=1,sq=130,skv=70,d=8,dv=40",
+    "b=1,hq=8,hkv=2,sq=1,skv=300,d=72,dv=72",
+    "b=2,hq=2,hkv=2,sq=61,skv=200,d=1,dv=1",
+    "b=1,hq=1,hkv=1,sq=40,skv=45,d=256,dv=200",
+};
+
+TEST_P(BlockedKernels, OddShapesEveryDtypeMaskAndGroup) {
+  BlockedCpuBackend backend("blocked_cpu_test", &k(), 2);
+  for (const char* shape : kShapes) {
+    for (const char* dtype : {"f32", "f16", "bf16"}) {
+      for (const char* mask : {"none", "causal", "causal_br", "kvlen"}) {
+        Problem p = parse_problem(shape);
+        p.dtype = parse_problem(std::string("dtype=") + dtype).dtype;
+        p.mask = parse_problem(std::string("mask=") + (std::string(mask) == "kvlen" ? "kvlen:1" : mask)).mask;
+        if (p.mask == MaskKind::kvlen) {
+          // Item 0 sees nothing; item 1 all but a ragged tail.
+          p.kvlen = p.b == 2 ? std::vector<int64_t>{0, p.skv - 3} : std::vector<int64_t>{p.skv / 2 + 1};
+        }
+        const AccuracyReport rep = run_and_check(backend, p);
+        EXPECT_TRUE(rep.pass()) << k().isa << " " << p.to_string() << ": " << rep.summary();
+      }
+    }
+  }
+}
+
+// Small forced blocks: many key blocks per row (the online rescale), many items per head, row
+// tails in every tile and ragged last blocks, all at once.
+TEST_P(BlockedKernels, ManyBlocksOnlineSoftmax) {
+  for (const char* spec : {"b=1,hq=4,hkv=1,sq=203,skv=517,d=24,dv=20,mask=causal_br,dtype=bf16",
+                           "b=2,hq=2,hkv=2,sq=150,skv=150,d=33,dv=17,mask=causal",
+                           "b=1,hq=2,hkv=2,sq=64,skv=1000,d=16,dv=16,scale=1"}) {
+    const Problem p = parse_problem(spec);
+    const Inputs inputs = generate_inputs(p);
+    blocked::FlashAttention fa(k(), 2);
+    const blocked::Blocking forced{k().mr, k().nr, 7};
+    fa.prepare(p, &forced);
+    std::vector<float> out(static_cast<std::size_t>(p.o_elems()));
+    fa.run(inputs, out.data());
+    const AccuracyReport rep = check_accuracy(p, {out.begin(), out.end()}, reference_sdpa(p, inputs));
+    EXPECT_TRUE(rep.pass()) << k().isa << " " << p.to_string() << ": " << rep.summary();
+  }
+}
+
+TEST_P(BlockedKernels, BitIdenticalForOneAndTwoThreads) {
+  const Problem p = parse_problem("b=2,hq=6,hkv=2,sq=700,skv=900,d=64,dv=48,dtype=f16,mask=causal_br");
+  const Inputs inputs = generate_inputs(p);
+  std::vector<double> outs[2];
+  for (int threads : {1, 2}) {
+    BlockedCpuBackend backend("blocked_cpu_test", &k(), threads);
+    backend.prepare(p, inputs);
+    backend.run();
+    outs[threads - 1] = backend.output();
+  }
+  ASSERT_EQ(outs[0].size(), outs[1].size());
+  EXPECT_EQ(std::memcmp(outs[0].data(), outs[1].data(), outs[0].size() * sizeof(double)), 0);
+}
+
+TEST_P(BlockedKernels, ScratchDoesNotGrowWithN) {
+  const Problem first = parse_problem("b=1,h=8,d=128,sq=256");
+  blocked::FlashAttention fa(k(), 2);
+  fa.prepare(first);
+  const uint64_t scratch = fa.scratch_bytes();
+  EXPECT_GT(scratch, 0u);
+  EXPECT_LT(scratch, 2u * 4u << 20) << "two threads' workspaces should be L2-sized";
+  for (int64_t n : {1024, 16384, 65536}) {
+    fa.prepare(parse_problem("b=1,h=8,d=128,sq=" + std::to_string(n)));
+    EXPECT_EQ(fa.scratch_bytes(), scratch) << "n=" << n;
+  }
+}
+
+TEST(BlockedCpuDispatch, ForcedAndEnvironmentChoices) {
+  EXPECT_STREQ(blocked::select_kernels("portable").isa, "portable");
+  EXPECT_THROW(blocked::select_kernels("sse9"), std::runtime_error);
+  ::setenv("SDPA_BLOCKED_CPU_ISA", "portable", 1);
+  EXPECT_STREQ(blocked::select_kernels().isa, "portable");
+  ::unsetenv("SDPA_BLOCKED_CPU_ISA");
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) {
+    EXPECT_STRNE(blocked::select_kernels().isa, "portable") << "this CPU runs AVX2: dispatch must take a SIMD table";
+    EXPECT_STREQ(blocked::select_kernels("avx2").isa, "avx2");
+  }
+#endif
+}
+
+}  // namespace
+}  // namespace sdpa
