@@ -1,0 +1,24 @@
+#include "backends/onednn/register.h"
+
+#include "backends/onednn/prims_backend.h"
+#if SDPA_ONEDNN_GRAPH
+#include "backends/onednn/graph_backend.h"
+#endif
+
+namespace sdpa {
+
+void register_onednn(Registry& registry) {
+#if SDPA_ONEDNN_GRAPH
+  registry.add("onednn", [](const BackendOptions& options) {
+    return std::make_unique<onednn::GraphBackend>(options);
+  });
+#else
+  registry.add_missing("onednn", "oneDNN " SDPA_ONEDNN_VERSION_TEXT
+                                 " has no Graph API SDPA with implicit causal masks (needs >= 3.7)");
+#endif
+  registry.add("onednn_prims", [](const BackendOptions& options) {
+    return std::make_unique<onednn::PrimsBackend>(options);
+  });
+}
+
+}  // namespace sdpa
