@@ -1,7 +1,7 @@
 // The one interface every attention implementation answers to. The harness drives it; a
 // backend never sees another backend, the reference or the measuring loop.
 //
-// Life of a case:   supports(p) -> prepare(p, inputs) -> { run(); sync(); }* -> output()
+// Life of a case:   supports(p) -> prepare(p, inputs) -> { run(); sync(); }* -> output() -> release()
 #pragma once
 
 #include <cstdint>
@@ -72,6 +72,9 @@ class Backend {
   virtual std::vector<double> output() = 0;
   // Memory used beyond inputs and outputs, measured (workspaces, intermediates, scratchpads).
   virtual uint64_t scratch_bytes() const = 0;
+  // Frees what prepare() allocated for the case (score matrices, device buffers) once the harness
+  // has read output, scratch and notes, so the next backend's supports() sees the memory free.
+  virtual void release() {}
   // Extra figures worth recording for this case (e.g. "fused": 1, "path": "coopmat").
   virtual std::map<std::string, std::string> case_notes() const { return {}; }
 

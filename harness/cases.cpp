@@ -65,9 +65,11 @@ CaseResult run_case(Backend& backend, const ProblemData& data, const StoppingPol
     if (policy) r.measurement = measure(backend, *policy);
     r.scratch_bytes = backend.scratch_bytes();
     r.notes = backend.case_notes();
+    backend.release();
   } catch (const std::exception& e) {
     const std::string what = e.what();
     const std::string tag = "unsupported: ";
+    backend.release();
     if (what.rfind(tag, 0) == 0) {
       r.status = CaseStatus::skip;
       r.reason = what.substr(tag.size());

@@ -29,6 +29,7 @@ void NaiveBackend::prepare(const Problem& p, const Inputs& inputs) {
   problem_ = p;
   inputs_ = &inputs;
   scores_.assign(static_cast<std::size_t>(p.b * p.hq * p.sq * p.skv), 0.0f);
+  scratch_bytes_ = scores_.size() * sizeof(float);
   out_.assign(static_cast<std::size_t>(p.o_elems()), 0.0f);
 }
 
@@ -86,7 +87,12 @@ void NaiveBackend::run() {
 
 std::vector<double> NaiveBackend::output() { return {out_.begin(), out_.end()}; }
 
-uint64_t NaiveBackend::scratch_bytes() const { return scores_.size() * sizeof(float); }
+uint64_t NaiveBackend::scratch_bytes() const { return scratch_bytes_; }
+
+void NaiveBackend::release() {
+  scores_ = {};
+  out_ = {};
+}
 
 void register_naive(Registry& registry) {
   registry.add("naive", [](const BackendOptions&) { return std::make_unique<NaiveBackend>(); });

@@ -19,11 +19,13 @@ class NaiveBackend : public Backend {
   void run() override;
   std::vector<double> output() override;
   uint64_t scratch_bytes() const override;
+  void release() override;
 
  private:
   Problem problem_;
   const Inputs* inputs_ = nullptr;
   std::vector<float> scores_;  // b, hq, sq, skv
+  uint64_t scratch_bytes_ = 0;  // kept after release()
   std::vector<float> out_;
 };
 
