@@ -41,6 +41,12 @@ uint64_t available_memory_bytes() {
   return avail;
 }
 
+std::string half_memory_refusal(double bytes, const std::string& what) {
+  const double available = static_cast<double>(available_memory_bytes());
+  if (bytes <= 0.5 * available) return "";
+  return what + " need " + format_bytes(bytes) + ", more than half of the " + format_bytes(available) + " available";
+}
+
 uint64_t peak_rss_bytes() { return proc_kib("/proc/self/status", "VmHWM:"); }
 
 std::string format_bytes(double bytes) {

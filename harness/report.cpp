@@ -44,8 +44,9 @@ void print_table(std::ostream& out, const std::vector<std::string>& header,
 std::string series_key(const Problem& p) {
   Problem q = p;
   q.sq = q.skv = 0;
-  q.seed = 0;
-  return q.to_string();
+  std::string key = q.to_string();
+  key.replace(key.find("sq=0,skv=0"), 10, "sq=skv=n");
+  return key.substr(0, key.rfind(",seed="));
 }
 
 }  // namespace

@@ -108,12 +108,8 @@ std::map<std::string, std::string> BlockedCpuBackend::context() const {
 Support BlockedCpuBackend::supports(const Problem& p) const {
   // Only the output grows with the problem (scratch does not); refuse what cannot fit.
   const double out_bytes = static_cast<double>(p.o_elems()) * sizeof(float);
-  const double budget = 0.5 * static_cast<double>(available_memory_bytes());
-  if (out_bytes > budget) {
-    return Support::no("output needs " + format_bytes(out_bytes) + ", more than half of the " +
-                       format_bytes(static_cast<double>(available_memory_bytes())) + " available");
-  }
-  return Support::yes();
+  const std::string refusal = half_memory_refusal(out_bytes, "output values");
+  return refusal.empty() ? Support::yes() : Support::no(refusal);
 }
 
 void BlockedCpuBackend::prepare(const Problem& p, const Inputs& inputs) {

@@ -17,12 +17,8 @@ std::string NaiveBackend::describe() const {
 Support NaiveBackend::supports(const Problem& p) const {
   const double score_bytes = static_cast<double>(p.b * p.hq) * static_cast<double>(p.sq) *
                              static_cast<double>(p.skv) * sizeof(float);
-  const double budget = 0.5 * static_cast<double>(available_memory_bytes());
-  if (score_bytes > budget) {
-    return Support::no("scores need " + format_bytes(score_bytes) + ", more than half of the " +
-                       format_bytes(static_cast<double>(available_memory_bytes())) + " available");
-  }
-  return Support::yes();
+  const std::string refusal = half_memory_refusal(score_bytes, "scores");
+  return refusal.empty() ? Support::yes() : Support::no(refusal);
 }
 
 void NaiveBackend::prepare(const Problem& p, const Inputs& inputs) {
