@@ -8,11 +8,12 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
-#include "harness/problem.h"
-#include "harness/tensor.h"
+#include "core/problem.h"
+#include "core/tensor.h"
 
 namespace sdpa {
 
@@ -24,6 +25,14 @@ struct Support {
   static Support yes() { return {}; }
   static Support no(std::string why) { return {false, std::move(why)}; }
   explicit operator bool() const { return ok; }
+};
+
+// Thrown from prepare() or run() when the library refuses the problem only once asked to build
+// it (a plan that no engine supports, a graph split the backend cannot run). The harness reports
+// it as `skip: <reason>`; every other exception is a runtime failure of the backend (`error`).
+class Unsupported : public std::runtime_error {
+ public:
+  explicit Unsupported(const std::string& reason) : std::runtime_error(reason) {}
 };
 
 // A GEMM that measures the practical peak of a backend's device, run in the same process as
@@ -72,9 +81,10 @@ class Backend {
   virtual std::vector<double> output() = 0;
   // Memory used beyond inputs and outputs, measured (workspaces, intermediates, scratchpads).
   virtual uint64_t scratch_bytes() const = 0;
-  // Frees what prepare() allocated for the case (score matrices, device buffers) once the harness
-  // has read output, scratch and notes, so the next backend's supports() sees the memory free.
-  virtual void release() {}
+  // Frees what prepare() allocated for the case (score matrices, device buffers, plans) once the
+  // harness has read output, scratch and notes, so the next backend's supports() sees the memory
+  // free. Every backend implements it.
+  virtual void release() = 0;
   // Extra figures worth recording for this case (e.g. "fused": 1, "path": "coopmat").
   virtual std::map<std::string, std::string> case_notes() const { return {}; }
 

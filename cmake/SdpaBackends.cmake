@@ -1,7 +1,6 @@
 # Backend options and bookkeeping. Each backend folder either calls
-#   sdpa_backend_built(<name> <target> <register-function-header>)  or
-#   sdpa_backend_missing(<name> "<reason>")
-# and the registry (backends/registry.cpp) sees SDPA_HAVE_<NAME> or SDPA_MISSING_<NAME>.
+#   sdpa_backend_built(<folder> <target>)  or  sdpa_backend_missing(<folder> "<reason>")
+# and backends/CMakeLists.txt generates the registry's includes and calls from that.
 
 function(sdpa_backend_option name)
   string(TOUPPER ${name} up)
@@ -18,13 +17,11 @@ function(sdpa_backend_missing name reason)
     message(FATAL_ERROR "SDPA_WITH_${up}=ON, but ${reason}")
   endif()
   message(STATUS "sdpa-bench: backend '${name}' not built: ${reason}")
-  set_property(GLOBAL APPEND PROPERTY SDPA_BACKEND_DEFINES "SDPA_MISSING_${up}=\"${reason}\"")
+  set_property(GLOBAL PROPERTY SDPA_BACKEND_MISSING_${name} "${reason}")
 endfunction()
 
 function(sdpa_backend_built name target)
-  string(TOUPPER ${name} up)
   message(STATUS "sdpa-bench: backend '${name}' built")
-  set_property(GLOBAL APPEND PROPERTY SDPA_BACKEND_DEFINES "SDPA_HAVE_${up}=1")
   set_property(GLOBAL APPEND PROPERTY SDPA_BACKEND_TARGETS ${target})
   set_property(GLOBAL APPEND PROPERTY SDPA_BACKEND_BUILT_FOLDERS ${name})
 endfunction()

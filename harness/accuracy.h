@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "harness/problem.h"
+#include "core/problem.h"
 #include "reference/reference.h"
 
 namespace sdpa {

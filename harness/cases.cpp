@@ -66,17 +66,14 @@ CaseResult run_case(Backend& backend, const ProblemData& data, const StoppingPol
     r.scratch_bytes = backend.scratch_bytes();
     r.notes = backend.case_notes();
     backend.release();
-  } catch (const std::exception& e) {
-    const std::string what = e.what();
-    const std::string tag = "unsupported: ";
+  } catch (const Unsupported& e) {
     backend.release();
-    if (what.rfind(tag, 0) == 0) {
-      r.status = CaseStatus::skip;
-      r.reason = what.substr(tag.size());
-    } else {
-      r.status = CaseStatus::error;
-      r.reason = what;
-    }
+    r.status = CaseStatus::skip;
+    r.reason = e.what();
+  } catch (const std::exception& e) {
+    backend.release();
+    r.status = CaseStatus::error;
+    r.reason = e.what();
   }
   return r;
 }

@@ -19,7 +19,7 @@
 #include "backends/registry.h"
 #include "harness/cases.h"
 #include "harness/machine_info.h"
-#include "harness/memory.h"
+#include "core/memory.h"
 #include "harness/npy.h"
 #include "harness/report.h"
 #include "harness/results.h"

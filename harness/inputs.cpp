@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "harness/half.h"
+#include "core/half.h"
 
 namespace sdpa {
 

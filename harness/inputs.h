@@ -4,7 +4,7 @@
 
 #include <cstdint>
 
-#include "harness/tensor.h"
+#include "core/tensor.h"
 
 namespace sdpa {
 

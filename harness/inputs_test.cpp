@@ -5,7 +5,7 @@
 
 #include <cmath>
 
-#include "harness/half.h"
+#include "core/half.h"
 
 namespace sdpa {
 namespace {

@@ -1,5 +1,7 @@
 #include "harness/machine_info.h"
 
+#include "build_stamp.h"  // SDPA_GIT_COMMIT, generated at build time by cmake/build_stamp.cmake
+
 #include <omp.h>
 #include <unistd.h>
 
@@ -10,11 +12,8 @@
 #include <sstream>
 #include <thread>
 
-#include "harness/memory.h"
+#include "core/memory.h"
 
-#ifndef SDPA_GIT_COMMIT
-#define SDPA_GIT_COMMIT "unknown"
-#endif
 #ifndef SDPA_CXX_FLAGS
 #define SDPA_CXX_FLAGS ""
 #endif

@@ -4,7 +4,7 @@
 #include <iostream>
 
 #include "harness/commands.h"
-#include "harness/problem.h"
+#include "core/problem.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"sdpa-bench: scaled dot-product attention benchmark and correctness suite"};

@@ -7,7 +7,7 @@
 #include <limits>
 
 #include "harness/accuracy.h"
-#include "harness/half.h"
+#include "core/half.h"
 #include "harness/inputs.h"
 
 namespace sdpa {

@@ -5,8 +5,8 @@
 #include <cstdio>
 #include <map>
 
-#include "harness/memory.h"
-#include "harness/problem.h"
+#include "core/memory.h"
+#include "core/problem.h"
 #include "harness/stats.h"
 
 namespace sdpa {

@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "harness/problem.h"
+#include "core/problem.h"
 
 namespace sdpa {
 

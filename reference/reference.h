@@ -5,8 +5,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "harness/problem.h"
-#include "harness/tensor.h"
+#include "core/problem.h"
+#include "core/tensor.h"
 
 namespace sdpa {
 

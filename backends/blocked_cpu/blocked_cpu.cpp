@@ -8,7 +8,7 @@
 #include "backends/blocked_cpu/register.h"
 #include "backends/blocked_cpu/sgemm.h"
 #include "backends/blocked_cpu/tiling.h"
-#include "harness/memory.h"
+#include "core/memory.h"
 
 namespace sdpa {
 
@@ -108,7 +108,7 @@ std::map<std::string, std::string> BlockedCpuBackend::context() const {
 Support BlockedCpuBackend::supports(const Problem& p) const {
   // Only the output grows with the problem (scratch does not); refuse what cannot fit.
   const double out_bytes = static_cast<double>(p.o_elems()) * sizeof(float);
-  const std::string refusal = half_memory_refusal(out_bytes, "output values");
+  const std::string refusal = host_memory_refusal(out_bytes, "output values");
   return refusal.empty() ? Support::yes() : Support::no(refusal);
 }
 
@@ -125,6 +125,12 @@ void BlockedCpuBackend::run() {
 }
 
 std::vector<double> BlockedCpuBackend::output() { return {out_.begin(), out_.end()}; }
+
+void BlockedCpuBackend::release() {
+  out_ = {};
+  inputs_ = nullptr;
+  prepared_ = false;
+}
 
 std::map<std::string, std::string> BlockedCpuBackend::case_notes() const {
   const blocked::Blocking& b = flash_.blocking();

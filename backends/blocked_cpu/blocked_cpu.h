@@ -30,6 +30,8 @@ class BlockedCpuBackend : public Backend {
   void run() override;
   std::vector<double> output() override;
   uint64_t scratch_bytes() const override { return flash_.scratch_bytes(); }
+  // Drops the output buffer (O grows with the problem; the per-thread tile scratch does not).
+  void release() override;
   std::map<std::string, std::string> case_notes() const override;
   std::optional<Calibration> calibrate() override;
 

@@ -13,8 +13,8 @@
 
 #include "backends/blocked_cpu/kernels.h"
 #include "backends/blocked_cpu/tiling.h"
-#include "harness/problem.h"
-#include "harness/tensor.h"
+#include "core/problem.h"
+#include "core/tensor.h"
 
 namespace sdpa::blocked {
 

@@ -9,7 +9,7 @@
 #include <limits>
 
 #include "backends/blocked_cpu/kernels.h"
-#include "harness/half.h"
+#include "core/half.h"
 
 namespace sdpa::blocked {
 namespace {

@@ -5,7 +5,7 @@
 #include <cstdio>
 
 #include "backends/cudnn/cuda_check.h"
-#include "harness/memory.h"
+#include "core/memory.h"
 
 namespace sdpa::cudnn {
 

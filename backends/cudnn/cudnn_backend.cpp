@@ -8,8 +8,8 @@
 #include "backends/cudnn/cuda_check.h"
 #include "backends/cudnn/gemm_calibration.h"
 #include "backends/cudnn/register.h"
-#include "harness/half.h"
-#include "harness/memory.h"
+#include "core/half.h"
+#include "core/memory.h"
 
 namespace sdpa::cudnn {
 
@@ -144,7 +144,7 @@ const SdpaPlan& CudnnBackend::plan_for(const Problem& p) {
     auto plan = SdpaPlan::build(p, handle_);
     return *plans_.emplace(key, std::move(plan)).first->second;
   } catch (const UnsupportedProblem& e) {
-    declined_[key] = e.reason();
+    declined_[key] = e.what();
     throw;
   }
 }
@@ -240,6 +240,20 @@ std::vector<double> CudnnBackend::output() {
   std::transform(bits.begin(), bits.end(), out.begin(),
                  [bf16](uint16_t b) { return static_cast<double>(bf16 ? bf16_bits_to_f32(b) : f16_bits_to_f32(b)); });
   return out;
+}
+
+void CudnnBackend::release() {
+  if (stream_ != nullptr) cudaStreamSynchronize(stream_);
+  q_ = DeviceBuffer();
+  k_ = DeviceBuffer();
+  v_ = DeviceBuffer();
+  o_ = DeviceBuffer();
+  seq_len_q_ = DeviceBuffer();
+  seq_len_kv_ = DeviceBuffer();
+  workspace_ = DeviceBuffer();
+  bindings_.clear();
+  plan_ = nullptr;
+  ran_ = false;
 }
 
 uint64_t CudnnBackend::scratch_bytes() const {

@@ -50,6 +50,8 @@ class CudnnBackend : public Backend {
   std::map<std::string, std::string> case_notes() const override;
 
   std::optional<Calibration> calibrate() override;
+  // Frees the case's device buffers; built plans stay cached (they hold no per-case memory).
+  void release() override;
 
  private:
   // The stream, events and cuDNN handle, created on first use (they need a device).

@@ -7,7 +7,7 @@
 
 #include "backends/cudnn/cuda_check.h"
 #include "backends/cudnn/device_buffer.h"
-#include "harness/half.h"
+#include "core/half.h"
 
 namespace sdpa::cudnn {
 

@@ -11,17 +11,13 @@
 #include <string>
 #include <unordered_map>
 
-#include "harness/problem.h"
+#include "backends/backend.h"
+#include "core/problem.h"
 
 namespace sdpa::cudnn {
 
-// cuDNN cannot run this problem on this device. The message starts with "unsupported: ",
-// which the harness reports as a skip with the rest of the message as the reason.
-class UnsupportedProblem : public std::runtime_error {
- public:
-  explicit UnsupportedProblem(const std::string& reason) : std::runtime_error("unsupported: " + reason) {}
-  std::string reason() const { return std::string(what()).substr(sizeof("unsupported: ") - 1); }
-};
+// cuDNN cannot run this problem on this device: the harness reports it as a skip with the reason.
+using UnsupportedProblem = sdpa::Unsupported;
 
 // Device pointers of one case, B,H,S,D contiguous, at the start of each full tensor.
 struct SdpaBuffers {

@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <string>
 
-#include "harness/problem.h"
+#include "core/problem.h"
 
 namespace sdpa::cudnn {
 

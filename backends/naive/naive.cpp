@@ -5,8 +5,8 @@
 #include <limits>
 
 #include "backends/naive/register.h"
-#include "harness/half.h"
-#include "harness/memory.h"
+#include "core/half.h"
+#include "core/memory.h"
 
 namespace sdpa {
 
@@ -17,7 +17,7 @@ std::string NaiveBackend::describe() const {
 Support NaiveBackend::supports(const Problem& p) const {
   const double score_bytes = static_cast<double>(p.b * p.hq) * static_cast<double>(p.sq) *
                              static_cast<double>(p.skv) * sizeof(float);
-  const std::string refusal = half_memory_refusal(score_bytes, "scores");
+  const std::string refusal = host_memory_refusal(score_bytes, "scores");
   return refusal.empty() ? Support::yes() : Support::no(refusal);
 }
 

@@ -6,7 +6,7 @@
 
 #include "backends/onednn/graph_allocator.h"
 #include "backends/onednn/graph_pattern.h"
-#include "harness/memory.h"
+#include "core/memory.h"
 
 namespace sdpa::onednn {
 
@@ -93,7 +93,7 @@ void GraphBackend::prepare(const Problem& p, const Inputs& in) {
   }
   partitions_ = partitions.size();
   if (partitions.size() != 1 || !partitions[0].is_supported()) {
-    throw std::runtime_error("unsupported: oneDNN " + library_version() + " split the SDPA graph "
+    throw Unsupported("oneDNN " + library_version() + " split the SDPA graph "
                              "into " + std::to_string(partitions.size()) +
                              " partitions instead of matching its SDPA pattern");
   }

@@ -33,9 +33,9 @@ class GraphBackend : public Backend {
   uint64_t scratch_bytes() const override;
   std::map<std::string, std::string> case_notes() const override;
   std::optional<Calibration> calibrate() override;
+  void release() override;
 
  private:
-  void release();
 
   ThreadLimit thread_limit_;
   Problem problem_;

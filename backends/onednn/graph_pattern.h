@@ -12,7 +12,7 @@
 
 #include <oneapi/dnnl/dnnl_graph.hpp>
 
-#include "harness/problem.h"
+#include "core/problem.h"
 
 namespace sdpa::onednn {
 

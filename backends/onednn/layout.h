@@ -9,8 +9,8 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
-#include "harness/half.h"
-#include "harness/problem.h"
+#include "core/half.h"
+#include "core/problem.h"
 
 namespace sdpa::onednn {
 

@@ -5,7 +5,7 @@
 #include <limits>
 #include <stdexcept>
 
-#include "harness/memory.h"
+#include "core/memory.h"
 #if SDPA_ONEDNN_GRAPH
 #include "backends/onednn/graph_allocator.h"
 #endif
@@ -161,11 +161,11 @@ uint64_t PrimsBackend::held_bytes() const {
   return held;
 }
 
-void PrimsBackend::prepare(const Problem& p, const Inputs& in) {
+void PrimsBackend::release() {
   if (stream_) stream_->wait();
   steps_.clear();
-  // Free the previous case's n² buffers before allocating this one's, so the two never coexist,
-  // and the blocks `onednn` keeps cached between its runs: no partition runs between cases.
+  // The n² buffers, and the blocks `onednn` keeps cached between its runs: no partition runs
+  // between cases.
 #if SDPA_ONEDNN_GRAPH
   GraphMemoryPool::trim();
 #endif
@@ -173,6 +173,13 @@ void PrimsBackend::prepare(const Problem& p, const Inputs& in) {
   probs16_ = {};
   mask_ = {};
   scratchpad_ = {};
+  out_ = {};
+  masked_rows_ = {};
+}
+
+void PrimsBackend::prepare(const Problem& p, const Inputs& in) {
+  // Free the previous case's n² buffers before allocating this one's, so the two never coexist.
+  release();
   problem_ = p;
   if (!engine_) {
     engine_ = make_cpu_engine();

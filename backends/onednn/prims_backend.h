@@ -36,6 +36,7 @@ class PrimsBackend : public Backend {
   uint64_t scratch_bytes() const override { return scratch_bytes_; }
   std::map<std::string, std::string> case_notes() const override;
   std::optional<Calibration> calibrate() override;
+  void release() override;
 
  private:
   struct Step {

@@ -206,7 +206,7 @@ std::map<std::string, std::string> library_context() {
 void rethrow(const dnnl::error& e, std::string_view call) {
   std::string message = "oneDNN " + std::string(call) + ": " + e.what() +
                         " (status " + std::to_string(static_cast<int>(e.status)) + ")";
-  if (e.status == dnnl_unimplemented) message = "unsupported: " + message;
+  if (e.status == dnnl_unimplemented) throw Unsupported(message);
   throw std::runtime_error(message);
 }
 

@@ -54,7 +54,7 @@ std::string runtime_name();
 std::map<std::string, std::string> library_context();
 
 // Turns a dnnl::error into a message that names the call and the library status. An
-// unimplemented status becomes "unsupported: ..." so the harness reports a skip with reason.
+// unimplemented status is thrown as Unsupported, which the harness reports as a skip.
 [[noreturn]] void rethrow(const dnnl::error& e, std::string_view call);
 
 // f32 2048^3 through the matmul primitive, best of several runs, at the current thread limit.

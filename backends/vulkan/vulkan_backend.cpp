@@ -8,8 +8,8 @@
 
 #include "backends/vulkan/register.h"
 #include "backends/vulkan/vulkan_tiles.h"
-#include "harness/half.h"
-#include "harness/memory.h"
+#include "core/half.h"
+#include "core/memory.h"
 
 namespace sdpa {
 
@@ -99,7 +99,7 @@ VulkanBackend::VulkanBackend(VulkanPath path, BackendOptions options) : path_(pa
 
 VulkanBackend::~VulkanBackend() {
   try {
-    release_case();
+    release();
   } catch (...) {
     // A destructor must not throw; the device is torn down with the process.
   }
@@ -276,7 +276,7 @@ void VulkanBackend::check_validation(const char* stage) const {
                            (messages.empty() ? std::string("(none kept)") : messages.back()));
 }
 
-void VulkanBackend::release_case() {
+void VulkanBackend::release() {
   if (!ctx_) return;
   const VkDevice device = ctx_->device();
   if (in_flight_ && fence_ != VK_NULL_HANDLE) vkWaitForFences(device, 1, &fence_, VK_TRUE, UINT64_MAX);
@@ -306,7 +306,7 @@ void VulkanBackend::prepare(const Problem& p, const Inputs& inputs) {
   Plan plan;
   const Support ok = this->plan(p, &plan);
   if (!ok) throw std::invalid_argument(name() + " cannot run " + p.to_string() + ": " + ok.reason);
-  release_case();
+  release();
   const vulkan::Context& ctx = *ctx_;
   const VkDevice device = ctx.device();
   validation_baseline_ = vulkan::validation_error_count();

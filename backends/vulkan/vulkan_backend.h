@@ -41,6 +41,7 @@ class VulkanBackend : public Backend {
   std::vector<double> output() override;
   uint64_t scratch_bytes() const override;
   std::map<std::string, std::string> case_notes() const override;
+  void release() override;
 
   // How a problem runs: plan() is the one place that decides path, tiles and grid.
   struct Plan {
@@ -56,7 +57,6 @@ class VulkanBackend : public Backend {
   Support plan(const Problem& problem, Plan* out) const;
   std::shared_ptr<vulkan::Context> context_or_null(std::string* why) const;
   void check_validation(const char* stage) const;
-  void release_case();
 
   VulkanPath path_;
   BackendOptions options_;

@@ -4,6 +4,8 @@
 
 #include <bit>
 #include <cstdint>
+#include <span>
+#include <vector>
 
 namespace sdpa {
 
@@ -50,5 +52,15 @@ inline float f16_bits_to_f32(uint16_t h) {
 
 inline float round_to_f16(float v) { return f16_bits_to_f32(f32_to_f16_bits(v)); }
 inline float round_to_bf16(float v) { return bf16_bits_to_f32(f32_to_bf16_bits(v)); }
+
+// 16-bit storage (f16 when `bf16` is false) widened to fp64, the form output() returns:
+// every backend that downloads 16-bit results goes through this one conversion.
+inline std::vector<double> widen_16bit(std::span<const uint16_t> bits, bool bf16) {
+  std::vector<double> out(bits.size());
+  for (std::size_t i = 0; i < bits.size(); ++i) {
+    out[i] = static_cast<double>(bf16 ? bf16_bits_to_f32(bits[i]) : f16_bits_to_f32(bits[i]));
+  }
+  return out;
+}
 
 }  // namespace sdpa

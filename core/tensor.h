@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "harness/problem.h"
+#include "core/problem.h"
 
 namespace sdpa {
 

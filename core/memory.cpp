@@ -1,4 +1,4 @@
-#include "harness/memory.h"
+#include "core/memory.h"
 
 #include <cstdio>
 #include <fstream>
@@ -41,13 +41,16 @@ uint64_t available_memory_bytes() {
   return avail;
 }
 
-std::string half_memory_refusal(double bytes, const std::string& what) {
-  const double available = static_cast<double>(available_memory_bytes());
-  if (bytes <= 0.5 * available) return "";
-  return what + " need " + format_bytes(bytes) + ", more than half of the " + format_bytes(available) + " available";
+std::string memory_refusal(double need_bytes, double available_bytes, const std::string& what,
+                           const std::string& where) {
+  if (need_bytes <= kMemoryAdmitFraction * available_bytes) return "";
+  return what + " need " + format_bytes(need_bytes) + ", more than half of the " + format_bytes(available_bytes) +
+         " of " + where + " memory available";
 }
 
-uint64_t peak_rss_bytes() { return proc_kib("/proc/self/status", "VmHWM:"); }
+std::string host_memory_refusal(double need_bytes, const std::string& what) {
+  return memory_refusal(need_bytes, static_cast<double>(available_memory_bytes()), what, "host");
+}
 
 std::string format_bytes(double bytes) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};

@@ -1,4 +1,4 @@
-#include "harness/problem.h"
+#include "core/problem.h"
 
 #include <gtest/gtest.h>
 

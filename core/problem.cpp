@@ -1,4 +1,4 @@
-#include "harness/problem.h"
+#include "core/problem.h"
 
 #include <algorithm>
 #include <charconv>
