@@ -11,9 +11,15 @@
 
 namespace sdpa {
 
+using BackendFactory = std::function<std::unique_ptr<Backend>(const BackendOptions&)>;
+
 struct BackendEntry {
   std::string name;
-  std::function<std::unique_ptr<Backend>(const BackendOptions&)> make;
+  BackendFactory make;
+  // Empty for an implementation in its own right; else the backend this one pins a code path of
+  // (blocked_cpu_avx2 -> blocked_cpu, vulkan_scalar -> vulkan). Variants are tested everywhere
+  // but left out of a default run, which measures one backend per implementation and device.
+  std::string variant_of;
 };
 
 // A backend folder that was not compiled into this binary, and why.
@@ -24,8 +30,9 @@ struct MissingBackend {
 
 class Registry {
  public:
-  void add(std::string name, std::function<std::unique_ptr<Backend>(const BackendOptions&)> make) {
-    entries_.push_back({std::move(name), std::move(make)});
+  void add(std::string name, BackendFactory make) { entries_.push_back({std::move(name), std::move(make), {}}); }
+  void add_variant(std::string name, std::string variant_of, BackendFactory make) {
+    entries_.push_back({std::move(name), std::move(make), std::move(variant_of)});
   }
   void add_missing(std::string name, std::string reason) {
     missing_.push_back({std::move(name), std::move(reason)});

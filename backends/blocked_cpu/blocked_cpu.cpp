@@ -157,7 +157,7 @@ void register_blocked_cpu(Registry& registry) {
   registry.add("blocked_cpu", [](const BackendOptions& o) {
     return std::make_unique<BlockedCpuBackend>("blocked_cpu", &blocked::select_kernels(), o.threads);
   });
-  registry.add("blocked_cpu_avx2", [](const BackendOptions& o) {
+  registry.add_variant("blocked_cpu_avx2", "blocked_cpu", [](const BackendOptions& o) {
     try {
       return std::make_unique<BlockedCpuBackend>("blocked_cpu_avx2", &blocked::select_kernels("avx2"), o.threads);
     } catch (const std::runtime_error&) {
@@ -165,7 +165,7 @@ void register_blocked_cpu(Registry& registry) {
                                                  "this CPU or build has no AVX2 + FMA + F16C");
     }
   });
-  registry.add("blocked_cpu_portable", [](const BackendOptions& o) {
+  registry.add_variant("blocked_cpu_portable", "blocked_cpu", [](const BackendOptions& o) {
     return std::make_unique<BlockedCpuBackend>("blocked_cpu_portable", &blocked::kernels_portable(), o.threads);
   });
 }

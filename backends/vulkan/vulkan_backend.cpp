@@ -487,9 +487,12 @@ std::map<std::string, std::string> VulkanBackend::case_notes() const {
 
 void register_vulkan(Registry& registry) {
   for (VulkanPath path : {VulkanPath::automatic, VulkanPath::scalar, VulkanPath::coopmat}) {
-    registry.add(path_name(path), [path](const BackendOptions& options) {
-      return std::make_unique<VulkanBackend>(path, options);
-    });
+    auto make = [path](const BackendOptions& options) { return std::make_unique<VulkanBackend>(path, options); };
+    if (path == VulkanPath::automatic) {
+      registry.add(path_name(path), make);
+    } else {
+      registry.add_variant(path_name(path), path_name(VulkanPath::automatic), make);
+    }
   }
 }
 
