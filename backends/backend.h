@@ -41,6 +41,11 @@ struct Calibration {
   std::string device_class;  // what the figure is the peak of: "cpu", "cuda:0", ...
   std::string what;          // e.g. "oneDNN sgemm f32 2048^3, 2 threads"
   double tflops = 0;
+  DType dtype = DType::f32;  // the GEMM's input type: a case is held to the peak of its own dtype
+  // A library's GEMM (oneDNN, cuBLAS), which nothing in this project can slow down: only such a
+  // figure may normalise timings across runs (a kernel's own sgemm would slow with it and hide
+  // a regression).
+  bool from_library = false;
 };
 
 // Settings that come from the command line and mean something to some backends only.
@@ -88,8 +93,13 @@ class Backend {
   // Extra figures worth recording for this case (e.g. "fused": 1, "path": "coopmat").
   virtual std::map<std::string, std::string> case_notes() const { return {}; }
 
-  // The best GEMM this backend's library offers for its device, if any.
-  virtual std::optional<Calibration> calibrate() { return std::nullopt; }
+  // The best GEMMs this backend's library offers for its device, one per dtype it measures
+  // (none: no calibration).
+  virtual std::vector<Calibration> calibrate() { return {}; }
+  // Called before every sample of a cold measurement (--cold), after the harness has flushed the
+  // host caches: a device backend evicts its own caches here (e.g. writes a buffer larger than
+  // the GPU's L2).
+  virtual void flush_device_caches() {}
 };
 
 }  // namespace sdpa

@@ -244,9 +244,10 @@ int cmd_run(const Selection& sel, const RunOptions& opts) {
     for (auto& b : selected.backends) {
       if (!b->available()) continue;
       std::cerr << "calibrating " << b->name() << " ...\n";
-      if (auto c = b->calibrate()) {
-        auto it = peak.find(c->device_class);
-        if (it == peak.end() || c->tflops > it->second.tflops) peak[c->device_class] = *c;
+      for (const Calibration& c : b->calibrate()) {
+        if (c.dtype != DType::f32 && c.device_class == "cpu") continue;
+        auto it = peak.find(c.device_class);
+        if (it == peak.end() || c.tflops > it->second.tflops) peak[c.device_class] = c;
       }
     }
   }

@@ -140,17 +140,17 @@ std::map<std::string, std::string> BlockedCpuBackend::case_notes() const {
           {"item_positions", std::to_string(flash_.positions_per_item())}};
 }
 
-std::optional<Calibration> BlockedCpuBackend::calibrate() {
+std::vector<Calibration> BlockedCpuBackend::calibrate() {
   // The portable table is a fallback, not a claim on the machine's peak.
-  if (kernels_ == &blocked::kernels_portable()) return std::nullopt;
+  if (kernels_ == &blocked::kernels_portable()) return {};
   constexpr int64_t n = 2048;
   // Best of 8 (~0.05 s each on two Zen 5 cores): the peak, not the mean, is the denominator.
   const blocked::SgemmTiming t = blocked::time_sgemm(*kernels_, flash_.threads(), n, 8);
-  return Calibration{"cpu",
+  return {Calibration{"cpu",
                      "blocked_cpu packed sgemm f32 2048^3 on the " + std::string(kernels_->isa) + " " +
                          std::to_string(kernels_->mr) + "x" + std::to_string(kernels_->nr) + " micro-kernel, " +
                          std::to_string(flash_.threads()) + " threads",
-                     t.tflops};
+                     t.tflops}};
 }
 
 void register_blocked_cpu(Registry& registry) {

@@ -33,7 +33,7 @@ class BlockedCpuBackend : public Backend {
   // Drops the output buffer (O grows with the problem; the per-thread tile scratch does not).
   void release() override;
   std::map<std::string, std::string> case_notes() const override;
-  std::optional<Calibration> calibrate() override;
+  std::vector<Calibration> calibrate() override;
 
   const blocked::Kernels& kernels() const { return *kernels_; }
 

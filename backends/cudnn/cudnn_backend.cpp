@@ -267,15 +267,15 @@ std::map<std::string, std::string> CudnnBackend::case_notes() const {
   return notes;
 }
 
-std::optional<Calibration> CudnnBackend::calibrate() {
-  if (!available()) return std::nullopt;
+std::vector<Calibration> CudnnBackend::calibrate() {
+  if (!available()) return {};
   ensure_started();
   if (!cublas_) SDPA_CUBLAS(cublasCreate(&cublas_));
   const GemmTiming t = time_half_gemm(cublas_, stream_, kGemmN, kGemmWarmup, kGemmReps);
-  return Calibration{device_class(),
+  return {Calibration{device_class(),
                      "cuBLAS HGEMM " + std::to_string(kGemmN) + "^3 (cublasGemmEx f16, f32 accumulate), best of " +
                          std::to_string(kGemmReps),
-                     t.tflops};
+                     t.tflops, DType::f16, /*from_library=*/true}};
 }
 
 }  // namespace sdpa::cudnn

@@ -49,7 +49,7 @@ class CudnnBackend : public Backend {
   uint64_t scratch_bytes() const override;
   std::map<std::string, std::string> case_notes() const override;
 
-  std::optional<Calibration> calibrate() override;
+  std::vector<Calibration> calibrate() override;
   // Frees the case's device buffers; built plans stay cached (they hold no per-case memory).
   void release() override;
 

@@ -172,6 +172,6 @@ std::map<std::string, std::string> GraphBackend::case_notes() const {
   return notes;
 }
 
-std::optional<Calibration> GraphBackend::calibrate() { return calibrate_matmul_f32(); }
+std::vector<Calibration> GraphBackend::calibrate() { return {calibrate_matmul_f32()}; }
 
 }  // namespace sdpa::onednn

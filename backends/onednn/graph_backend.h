@@ -32,7 +32,7 @@ class GraphBackend : public Backend {
   std::vector<double> output() override;
   uint64_t scratch_bytes() const override;
   std::map<std::string, std::string> case_notes() const override;
-  std::optional<Calibration> calibrate() override;
+  std::vector<Calibration> calibrate() override;
   void release() override;
 
  private:

@@ -248,6 +248,6 @@ std::map<std::string, std::string> PrimsBackend::case_notes() const {
   return notes;
 }
 
-std::optional<Calibration> PrimsBackend::calibrate() { return calibrate_matmul_f32(); }
+std::vector<Calibration> PrimsBackend::calibrate() { return {calibrate_matmul_f32()}; }
 
 }  // namespace sdpa::onednn

@@ -35,7 +35,7 @@ class PrimsBackend : public Backend {
   std::vector<double> output() override;
   uint64_t scratch_bytes() const override { return scratch_bytes_; }
   std::map<std::string, std::string> case_notes() const override;
-  std::optional<Calibration> calibrate() override;
+  std::vector<Calibration> calibrate() override;
   void release() override;
 
  private:

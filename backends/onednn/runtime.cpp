@@ -236,6 +236,7 @@ Calibration calibrate_matmul_f32() {
   cal.device_class = "cpu";
   cal.what = "oneDNN matmul f32 2048^3, " + std::to_string(threads_used()) + " threads";
   cal.tflops = 2.0 * n * n * n / best_s / 1e12;
+  cal.from_library = true;
   return cal;
 }
 
