@@ -1,5 +1,8 @@
 #include "harness/measure.h"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -7,43 +10,22 @@
 
 namespace sdpa {
 
-StoppingPolicy stopping_policy(const std::string& name) {
-  StoppingPolicy p;
-  p.name = name;
-  if (name == "default") return p;
-  if (name == "quick") {
-    p.warmup = 1;
-    p.min_samples = 8;
-    p.min_time_s = 0;
-    p.max_time_s = 2;
-    p.case_budget_s = 10;
-    p.target_rel_stderr = 0.02;
-    return p;
-  }
-  if (name == "p99") {
-    p.min_samples = 662;
-    p.max_samples = 5000;
-    p.max_time_s = 60;
-    p.case_budget_s = 600;
-    return p;
-  }
-  throw std::invalid_argument("stopping policy '" + name + "': must be default, quick or p99");
-}
-
 namespace {
 
-// Larger than any last-level cache here, so writing it evicts the working set of a kernel.
+// Twice the last-level cache (at least 64 MiB), so writing it evicts a kernel's working set; a
+// 2-core slice of a server part can still see a 300 MiB L3.
+std::size_t flush_bytes() {
+  const long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
+  const long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+  const std::size_t largest = static_cast<std::size_t>(std::max({l3, l2, 0L}));
+  return std::max<std::size_t>(2 * largest, std::size_t{64} << 20);
+}
+
 void flush_host_caches() {
-  static std::vector<char> junk(256u << 20);
+  static std::vector<char> junk(flush_bytes());
   static char salt = 0;
   ++salt;
   for (std::size_t i = 0; i < junk.size(); i += 64) junk[i] = salt;
-}
-
-double rel_stderr(const std::vector<double>& s) {
-  Summary sum = summarize(s);
-  if (sum.count < 2 || sum.mean <= 0) return INFINITY;
-  return sum.stddev / std::sqrt(static_cast<double>(sum.count)) / sum.mean;
 }
 
 }  // namespace
@@ -55,9 +37,13 @@ Measurement measure(Backend& backend, const StoppingPolicy& policy) {
     backend.sync();
   }
   Measurement m;
+  StoppingRule rule(policy);
   const auto start = clock::now();
   while (true) {
-    if (policy.cold) flush_host_caches();
+    if (policy.cold) {
+      flush_host_caches();
+      backend.flush_device_caches();
+    }
     const auto t0 = clock::now();
     backend.run();
     backend.sync();
@@ -65,26 +51,9 @@ Measurement measure(Backend& backend, const StoppingPolicy& policy) {
     m.wall_ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
     if (auto dev = backend.last_device_ms()) m.device_ms.push_back(*dev);
 
-    const int n = static_cast<int>(m.wall_ms.size());
-    const double elapsed = std::chrono::duration<double>(clock::now() - start).count();
-    char why[96];
-    if (n >= policy.max_samples) {
-      std::snprintf(why, sizeof why, "max_samples %d", policy.max_samples);
-    } else if (n >= 3 && n < policy.min_samples && elapsed >= policy.case_budget_s) {
-      std::snprintf(why, sizeof why, "case budget %.3g s, %d of %d samples", policy.case_budget_s, n,
-                    policy.min_samples);
-    } else if (n < policy.min_samples) {
-      continue;
-    } else if (elapsed >= policy.max_time_s) {
-      std::snprintf(why, sizeof why, "max_time %.3g s", policy.max_time_s);
-    } else if (elapsed < policy.min_time_s) {
-      continue;
-    } else if (double rse = rel_stderr(m.primary()); rse <= policy.target_rel_stderr) {
-      std::snprintf(why, sizeof why, "rel_stderr %.2g%% <= %.2g%%", 100 * rse, 100 * policy.target_rel_stderr);
-    } else {
-      continue;
-    }
-    m.stopped_because = why;
+    rule.add_sample(m.primary().back(), std::chrono::duration<double>(clock::now() - start).count());
+    if (!rule.done()) continue;
+    m.stopped_because = rule.reason();
     return m;
   }
 }
