@@ -14,6 +14,7 @@ std::string_view to_string(CaseStatus status) {
     case CaseStatus::fail: return "fail";
     case CaseStatus::skip: return "skip";
     case CaseStatus::error: return "error";
+    case CaseStatus::invalid: return "invalid";
   }
   return "?";
 }
@@ -37,7 +38,7 @@ ProblemData make_problem_data(const Problem& problem, double reference_budget_fl
   return data;
 }
 
-CaseResult run_case(Backend& backend, const ProblemData& data, const StoppingPolicy* policy) {
+CaseResult run_case(Backend& backend, const ProblemData& data, const StoppingPolicy* policy, bool keep_output) {
   CaseResult r;
   r.backend = backend.name();
   r.problem = data.problem;
@@ -60,8 +61,10 @@ CaseResult run_case(Backend& backend, const ProblemData& data, const StoppingPol
     backend.prepare(data.problem, data.inputs);
     backend.run();
     backend.sync();
-    r.accuracy = check_accuracy(data.problem, backend.output(), data.reference);
+    std::vector<double> out = backend.output();
+    r.accuracy = check_accuracy(data.problem, out, data.reference);
     r.status = r.accuracy.pass() ? CaseStatus::pass : CaseStatus::fail;
+    if (keep_output) r.output = std::move(out);
     if (policy) r.measurement = measure(backend, *policy);
     r.scratch_bytes = backend.scratch_bytes();
     r.notes = backend.case_notes();

@@ -14,7 +14,8 @@
 
 namespace sdpa {
 
-enum class CaseStatus { pass, fail, skip, error };
+// invalid: the case cannot judge the backend (the fp64 reference itself is not finite).
+enum class CaseStatus { pass, fail, skip, error, invalid };
 std::string_view to_string(CaseStatus status);
 
 struct CaseResult {
@@ -29,6 +30,7 @@ struct CaseResult {
   std::optional<Measurement> measurement;
   uint64_t scratch_bytes = 0;
   std::map<std::string, std::string> notes;
+  std::vector<double> output;  // the backend's output, kept only when asked (dump)
 
   // benchdnn-style repro: "sdpa-bench check --backend X --problem <spec>"
   std::string repro() const;
@@ -49,6 +51,7 @@ ProblemData make_problem_data(const Problem& problem, double reference_budget_fl
 // Runs one case. With a policy it is also measured (after the correctness run).
 // A backend that throws Unsupported skips the case, as does supports() = no; any other
 // exception is an `error` of the backend (a runtime failure, not bad input).
-CaseResult run_case(Backend& backend, const ProblemData& data, const StoppingPolicy* policy = nullptr);
+CaseResult run_case(Backend& backend, const ProblemData& data, const StoppingPolicy* policy = nullptr,
+                    bool keep_output = false);
 
 }  // namespace sdpa

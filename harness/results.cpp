@@ -1,5 +1,7 @@
 #include "harness/results.h"
 
+#include "harness/results_file.h"
+
 #include <unistd.h>
 
 #include <cmath>
@@ -36,6 +38,36 @@ json base_entry(const CaseResult& r) {
 // A JSON number must be finite; NaN/inf (e.g. an empty summary) become null.
 json num(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
 
+}  // namespace
+
+void add_case_fields(json& e, const CaseResult& r) {
+  e["repro"] = r.repro();
+  if (r.status == CaseStatus::pass || r.status == CaseStatus::fail || r.status == CaseStatus::invalid) {
+    e["scratch_bytes"] = r.scratch_bytes;
+    e["max_abs_err"] = num(r.accuracy.max_abs_err);
+    e["max_rel_err"] = num(r.accuracy.max_rel_err);
+    e["nmse"] = num(r.accuracy.nmse);
+    e["worst_of_bound"] = num(r.accuracy.worst_ratio);
+    e["failed_elems"] = r.accuracy.failed_elems;
+    e["checked_elems"] = r.accuracy.checked_elems;
+    e["tol_abs"] = r.accuracy.tol.abs;
+    e["tol_rel"] = r.accuracy.tol.rel;
+    e["pass"] = r.status == CaseStatus::pass ? 1 : 0;
+    e["rows_checked"] = r.reference_rows_checked;
+    e["rows_total"] = r.reference_rows_total;
+    e["logit_mean"] = num(r.saturation.logit_mean);
+    e["logit_std"] = num(r.saturation.logit_std);
+    e["max_prob_mean"] = num(r.saturation.max_prob_mean);
+    e["rows_max_prob_over_95"] = num(r.saturation.rows_max_prob_over_95);
+    e["logit_std_unscaled"] = num(r.saturation_unscaled.logit_std);
+    e["max_prob_mean_unscaled"] = num(r.saturation_unscaled.max_prob_mean);
+    e["rows_max_prob_over_95_unscaled"] = num(r.saturation_unscaled.rows_max_prob_over_95);
+  }
+  for (const auto& [k, v] : r.notes) e["note_" + k] = v;
+}
+
+namespace {
+
 void add_counters(json& e, const CaseResult& r, double time_ms, double peak_tflops) {
   const double flops = r.problem.flops();
   e["flops"] = flops;
@@ -44,11 +76,25 @@ void add_counters(json& e, const CaseResult& r, double time_ms, double peak_tflo
   if (peak_tflops > 0) e["frac_of_gemm_peak"] = num(tflops / peak_tflops);
 }
 
+// Six significant digits: far below any timer's resolution relative to a sample, and it keeps
+// a committed file of 70,000 samples near a megabyte.
+json compact_samples(const std::vector<double>& samples) {
+  json out = json::array();
+  for (double v : samples) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.6g", v);
+    out.push_back(std::isfinite(v) ? json(std::strtod(buf, nullptr)) : json(nullptr));
+  }
+  return out;
+}
+
 }  // namespace
 
 json case_entries(const CaseResult& r, double peak_tflops) {
   json out = json::array();
-  if (r.status == CaseStatus::skip || r.status == CaseStatus::error || !r.measurement) {
+  if (!r.measurement) {
+    // Skipped, failed to run, or checked but not timed: one entry that says so (Google
+    // Benchmark's error form, which its compare.py leaves out).
     json e = base_entry(r);
     e["run_type"] = "iteration";
     e["repetitions"] = 0;
@@ -56,23 +102,14 @@ json case_entries(const CaseResult& r, double peak_tflops) {
     e["real_time"] = 0;
     e["cpu_time"] = 0;
     e["error_occurred"] = true;
-    e["error_message"] = std::string(to_string(r.status)) + ": " + r.reason;
+    e["error_message"] = std::string(to_string(r.status)) + ": " + (r.reason.empty() ? "not measured" : r.reason);
+    add_case_fields(e, r);
     out.push_back(e);
     return out;
   }
   const Measurement& m = *r.measurement;
   const std::vector<double>& primary = m.primary();
   const auto n = static_cast<int64_t>(primary.size());
-  for (int64_t i = 0; i < n; ++i) {
-    json e = base_entry(r);
-    e["run_type"] = "iteration";
-    e["repetitions"] = n;
-    e["repetition_index"] = i;
-    e["real_time"] = primary[static_cast<std::size_t>(i)];
-    e["cpu_time"] = m.wall_ms[static_cast<std::size_t>(i)];  // wall clock of the same query
-    add_counters(e, r, primary[static_cast<std::size_t>(i)], peak_tflops);
-    out.push_back(e);
-  }
   const Summary dev = summarize(primary), wall = m.wall();
   const std::pair<const char*, double Summary::*> aggregates[] = {
       {"mean", &Summary::mean}, {"median", &Summary::p50}, {"stddev", &Summary::stddev}, {"min", &Summary::min},
@@ -89,24 +126,12 @@ json case_entries(const CaseResult& r, double peak_tflops) {
     if (std::string(agg) != "stddev") add_counters(e, r, dev.*field, peak_tflops);
     e["device_clock"] = !m.device_ms.empty();
     e["stopped_because"] = m.stopped_because;
-    e["scratch_bytes"] = r.scratch_bytes;
-    e["max_abs_err"] = num(r.accuracy.max_abs_err);
-    e["max_rel_err"] = num(r.accuracy.max_rel_err);
-    e["nmse"] = num(r.accuracy.nmse);
-    e["worst_of_bound"] = num(r.accuracy.worst_ratio);
-    e["tol_abs"] = r.accuracy.tol.abs;
-    e["tol_rel"] = r.accuracy.tol.rel;
-    e["pass"] = r.status == CaseStatus::pass ? 1 : 0;
-    e["rows_checked"] = r.reference_rows_checked;
-    e["rows_total"] = r.reference_rows_total;
-    e["logit_mean"] = num(r.saturation.logit_mean);
-    e["logit_std"] = num(r.saturation.logit_std);
-    e["max_prob_mean"] = num(r.saturation.max_prob_mean);
-    e["rows_max_prob_over_95"] = num(r.saturation.rows_max_prob_over_95);
-    e["logit_std_unscaled"] = num(r.saturation_unscaled.logit_std);
-    e["max_prob_mean_unscaled"] = num(r.saturation_unscaled.max_prob_mean);
-    e["rows_max_prob_over_95_unscaled"] = num(r.saturation_unscaled.rows_max_prob_over_95);
-    for (const auto& [k, v] : r.notes) e["note_" + k] = v;
+    add_case_fields(e, r);
+    if (std::string(agg) == "median") {
+      // Every sample, compactly: the gate's rank test and the percentiles are computed from them.
+      e["samples_real_time"] = compact_samples(primary);
+      e["samples_cpu_time"] = compact_samples(m.wall_ms);
+    }
     out.push_back(e);
   }
   return out;
@@ -126,33 +151,46 @@ void write_file_atomically(const std::string& path, const std::string& text) {
   fs::rename(tmp, target);
 }
 
-json read_results(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("cannot read results file " + path);
-  try {
-    json j = json::parse(in);
-    if (!j.contains("benchmarks") || !j["benchmarks"].is_array()) {
-      throw std::runtime_error("no 'benchmarks' array");
-    }
-    return j;
-  } catch (const std::exception& e) {
-    throw std::runtime_error(path + ": not a results file: " + e.what());
-  }
-}
-
-ResultsWriter::ResultsWriter(std::string path, bool resume) : path_(std::move(path)), journal_(path_ + ".partial.jsonl") {
+ResultsWriter::ResultsWriter(std::string path, bool resume, const std::set<std::string>& selected)
+    : path_(std::move(path)), journal_(path_ + ".partial.jsonl") {
+  remove_stale_temporaries();
   if (!resume) {
     fs::remove(journal_);
     return;
   }
   std::ifstream in(journal_);
   std::string line;
-  while (std::getline(in, line)) {
-    // A line cut off by a kill is the last one and simply not resumed.
-    json entries = json::parse(line, nullptr, false);
-    if (entries.is_discarded() || !entries.is_array() || entries.empty()) continue;
-    done_.insert(entries[0]["run_name"].get<std::string>());
+  std::vector<std::string> lines;
+  while (std::getline(in, line)) lines.push_back(line);
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    json entries = json::parse(lines[i], nullptr, false);
+    const bool valid = !entries.is_discarded() && entries.is_array() && !entries.empty() &&
+                       entries[0].is_object() && entries[0].contains("run_name") && entries[0]["run_name"].is_string();
+    if (!valid) {
+      // The last line may be cut off by a kill: that case simply runs again. A bad line
+      // before it means the journal was damaged some other way.
+      if (i + 1 == lines.size()) continue;
+      throw SpecError(journal_ + ": line " + std::to_string(i + 1) +
+                      " is not a journalled case; start over with --fresh");
+    }
+    const std::string name = entries[0]["run_name"].get<std::string>();
+    if (!selected.count(name)) {
+      ignored_.push_back(name);
+      continue;
+    }
+    if (!done_.insert(name).second) continue;  // journalled twice (a kill between write and exit)
     entries_.push_back(std::move(entries));
+  }
+}
+
+void ResultsWriter::remove_stale_temporaries() const {
+  // write_file_atomically() leaves <path>.tmp.<pid> behind only when killed mid-write.
+  const fs::path target(path_);
+  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  const std::string prefix = target.filename().string() + ".tmp.";
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (entry.path().filename().string().rfind(prefix, 0) == 0) fs::remove(entry.path(), ec);
   }
 }
 
@@ -168,6 +206,8 @@ void ResultsWriter::append(const json& entries) {
 
 void ResultsWriter::finish(const json& context) {
   json doc;
+  doc["format"] = kResultsFormat;
+  doc["format_version"] = kResultsFormatVersion;
   doc["context"] = context;
   doc["benchmarks"] = json::array();
   for (const json& entries : entries_) {

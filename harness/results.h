@@ -1,6 +1,7 @@
-// Results files: Google Benchmark JSON (so its tools/compare.py reads them) with the hardware
-// fingerprint in `context` and one benchmark per (backend, problem): every timed query is an
-// `iteration` entry, followed by aggregates (mean, median, stddev, min, max, p90, p99).
+// Writing results files: Google Benchmark JSON (so its tools/compare.py reads them) with the
+// format name and version (results_file.h reads them back), the hardware fingerprint in
+// `context`, and per (backend, problem) the aggregates (mean, median, stddev, min, max, p90,
+// p99) with every sample kept as arrays on the median entry.
 //
 // Writing is crash-safe: each finished case is appended to a journal (<out>.partial.jsonl) and
 // the final file is written to a temporary name and renamed, so a reader never sees a partial
@@ -21,29 +22,37 @@ namespace sdpa {
 // "blocked_cpu/b=1,hq=8,...": the benchmark's run_name.
 std::string case_name(const std::string& backend, const Problem& problem);
 
-// The entries of one case. `gemm_peak_tflops` (0 if unknown) gives the fraction-of-peak counter.
+// The entries of one case: its aggregates with every sample on the median entry, or one error
+// entry for a case that was not measured. `gemm_peak_tflops` (0 if unknown) gives the
+// fraction-of-peak counter.
 nlohmann::json case_entries(const CaseResult& result, double gemm_peak_tflops);
+// The fields every case carries, measured or not (status, repro, accuracy, saturation, scratch,
+// notes): the one case layout of `run`'s results and `check --json`.
+void add_case_fields(nlohmann::json& entry, const CaseResult& result);
 
 class ResultsWriter {
  public:
-  // With resume, cases already in the journal of `path` are kept and reported as done.
-  ResultsWriter(std::string path, bool resume);
+  // With resume, the cases of `selected` already in the journal of `path` are kept and reported
+  // as done; journalled cases outside the selection are left out (see ignored()). A damaged
+  // journal line (other than a cut-off last line) throws SpecError suggesting --fresh.
+  ResultsWriter(std::string path, bool resume, const std::set<std::string>& selected);
   bool done(const std::string& name) const { return done_.count(name) != 0; }
   std::size_t resumed() const { return done_.size(); }
+  const std::vector<std::string>& ignored() const { return ignored_; }
   void append(const nlohmann::json& entries);  // one case; flushed to the journal at once
   // Writes the final file atomically and removes the journal.
   void finish(const nlohmann::json& context);
 
  private:
+  void remove_stale_temporaries() const;
+
   std::string path_, journal_;
   std::vector<nlohmann::json> entries_;
   std::set<std::string> done_;
+  std::vector<std::string> ignored_;
 };
 
 // Writes text to `path` through a temporary file and rename (atomic on POSIX).
 void write_file_atomically(const std::string& path, const std::string& text);
-
-// Reads a results file; throws std::runtime_error with the path on a malformed file.
-nlohmann::json read_results(const std::string& path);
 
 }  // namespace sdpa

@@ -1,0 +1,35 @@
+// The calibration GEMMs of a run: every backend's peaks per device and dtype, measured in this
+// process, and the one each case is held to.
+#pragma once
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "harness/selection.h"
+
+namespace sdpa {
+
+struct Peaks {
+  std::vector<Calibration> all;
+
+  // The best GEMM of this device and dtype (nullptr: none measured; a bf16 case is never held
+  // to the f32 peak, which would read as 160% "of GEMM" on an AMX machine).
+  const Calibration* best(const std::string& device_class, DType dtype) const;
+  // The figure the regression gate normalises by: the best library GEMM of the device in f32
+  // (nullptr when no library GEMM was measured).
+  const Calibration* normaliser(const std::string& device_class) const;
+  // Context keys: calibration_<device>_tflops (f32, as in version 1), calibration_<device>_gemm,
+  // calibration_<device>_<dtype>_tflops, and the list under "calibrations".
+  void add_to_context(nlohmann::json& context, const std::string& prefix = "calibration") const;
+};
+
+// Runs every available backend's calibrate() (progress on `log`).
+Peaks calibrate(SelectedBackends& selected, std::ostream& log);
+
+// The largest relative difference between the same GEMM in two calibrations (0 when none match).
+double calibration_drift(const Peaks& first, const Peaks& second);
+
+}  // namespace sdpa

@@ -1,0 +1,48 @@
+#include "harness/runner.h"
+
+#include "core/memory.h"
+
+namespace sdpa {
+
+void admit_problems(const std::vector<Problem>& problems) {
+  for (const Problem& p : problems) {
+    // Inputs as float and 16-bit storage; output, reference, Σp|v| and a row flag per output.
+    const double bytes = static_cast<double>(p.q_elems() + p.k_elems() + p.v_elems()) * (4 + 2) +
+                         static_cast<double>(p.o_elems()) * (8 + 8 + 8 + 4);
+    const std::string refusal = host_memory_refusal(bytes, "the inputs, outputs and fp64 reference");
+    if (!refusal.empty()) throw SpecError("problem " + p.to_string() + ": " + refusal);
+  }
+}
+
+std::size_t run_cases(const std::vector<Problem>& problems, SelectedBackends& selected, const RunnerOptions& options,
+                      const std::vector<Reporter*>& reporters) {
+  std::size_t total = 0;
+  for (const Problem& p : problems) {
+    for (const auto& b : selected.backends) total += selected.wants(*b, p) ? 1 : 0;
+  }
+  std::size_t index = 0, ran = 0;
+  for (const Problem& p : problems) {
+    std::vector<Backend*> todo;
+    for (auto& b : selected.backends) {
+      if (!selected.wants(*b, p)) continue;
+      if (options.already_done && options.already_done(*b, p)) {
+        ++index;
+        continue;
+      }
+      todo.push_back(b.get());
+    }
+    if (todo.empty()) continue;
+    // Inputs and the oracle are computed once per problem and shared by every backend.
+    const ProblemData data = make_problem_data(p, options.reference_budget_flops);
+    for (Backend* b : todo) {
+      ++index;
+      for (Reporter* r : reporters) r->case_started(*b, p, index, total);
+      const CaseResult result = run_case(*b, data, options.policy, options.keep_output);
+      ++ran;
+      for (Reporter* r : reporters) r->case_finished(result, data);
+    }
+  }
+  return ran;
+}
+
+}  // namespace sdpa

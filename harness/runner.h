@@ -1,0 +1,43 @@
+// The one loop every command runs: problems × selected backends, each case through run_case()
+// (capability query, prepare, run, check, optional measurement, release), results handed to
+// reporters. `check`, `run` and `dump` differ only in their options and reporters.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <vector>
+
+#include "harness/cases.h"
+#include "harness/selection.h"
+#include "harness/stopping.h"
+
+namespace sdpa {
+
+// Receives the cases as they finish (google/benchmark's reporter idea: what to do with a
+// result is not the loop's business).
+class Reporter {
+ public:
+  virtual ~Reporter() = default;
+  virtual void case_started(const Backend& /*backend*/, const Problem& /*problem*/, std::size_t /*index*/,
+                            std::size_t /*total*/) {}
+  virtual void case_finished(const CaseResult& result, const ProblemData& data) = 0;
+};
+
+struct RunnerOptions {
+  const StoppingPolicy* policy = nullptr;  // measure each case when set
+  // The fp64 oracle checks a sample of rows above this many FLOPs (0: every row).
+  double reference_budget_flops = 0;
+  bool keep_output = false;  // CaseResult::output (for dump)
+  // Cases already done (a resumed run): skipped without computing anything.
+  std::function<bool(const Backend&, const Problem&)> already_done;
+};
+
+// Refuses (SpecError, exit 2) a problem whose inputs, output and fp64 reference would not fit
+// in memory, before any case runs.
+void admit_problems(const std::vector<Problem>& problems);
+
+// Returns the number of cases run (not counting those already done or outside the selection).
+std::size_t run_cases(const std::vector<Problem>& problems, SelectedBackends& selected, const RunnerOptions& options,
+                      const std::vector<Reporter*>& reporters);
+
+}  // namespace sdpa

@@ -1,0 +1,135 @@
+#include "harness/selection.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <set>
+
+#include "backends/registry.h"
+#include "harness/suite.h"
+
+namespace sdpa {
+
+namespace {
+
+BackendOptions backend_options(const Selection& sel) {
+  BackendOptions opts;
+  opts.threads = sel.threads;
+  opts.vulkan_device = sel.vulkan_device;
+  return opts;
+}
+
+// A Vulkan device that is a CPU emulator (lavapipe / llvmpipe) measures the emulator, not a GPU.
+bool runs_on_cpu_emulator(const Backend& b) {
+  const std::string cls = b.device_class();
+  return cls.find("llvmpipe") != std::string::npos || cls.find("lavapipe") != std::string::npos;
+}
+
+bool contains(const std::vector<std::string>& v, const std::string& x) {
+  return std::find(v.begin(), v.end(), x) != v.end();
+}
+
+}  // namespace
+
+bool SelectedBackends::wants(const Backend& backend, const Problem& problem) const {
+  if (naive_only_when_cheap && backend.name() == "naive") return problem.flops() <= kDefaultNaiveMaxFlops;
+  return true;
+}
+
+SelectedBackends select_backends(const Selection& sel) {
+  const Registry& reg = registry();
+  const BackendOptions opts = backend_options(sel);
+  SelectedBackends out;
+  const bool all = sel.backends.size() == 1 && sel.backends.front() == "all";
+  if (sel.backends.empty() || all) {
+    std::vector<std::string> variants, emulated, unavailable;
+    for (const BackendEntry& e : reg.entries()) {
+      if (!all && !e.variant_of.empty()) {
+        variants.push_back(e.name);
+        continue;
+      }
+      auto backend = e.make(opts);
+      if (!all) {
+        if (Support s = backend->available(); !s) {
+          unavailable.push_back(e.name + ": " + s.reason);
+          continue;
+        }
+        if (runs_on_cpu_emulator(*backend)) {
+          emulated.push_back(e.name);
+          continue;
+        }
+      }
+      out.backends.push_back(std::move(backend));
+    }
+    if (!all) {
+      out.naive_only_when_cheap = true;
+      if (!variants.empty()) out.left_out.push_back(join(variants, ", ") + " (pinned code paths of another backend)");
+      if (!emulated.empty()) {
+        out.left_out.push_back(join(emulated, ", ") + " (Vulkan on lavapipe, a CPU emulator)");
+      }
+      for (const std::string& u : unavailable) out.left_out.push_back(u);
+      out.left_out.push_back("naive above 4 GFLOP per case (seconds per sample)");
+    }
+    return out;
+  }
+  std::set<std::string> seen;
+  for (const std::string& name : sel.backends) {
+    if (name == "all") throw SpecError("--backend all: give it alone, not with other backends");
+    if (!seen.insert(name).second) continue;
+    if (const BackendEntry* e = reg.find(name)) {
+      out.backends.push_back(e->make(opts));
+      continue;
+    }
+    auto missing = std::find_if(reg.missing().begin(), reg.missing().end(),
+                                [&](const MissingBackend& m) { return name.rfind(m.name, 0) == 0; });
+    if (missing != reg.missing().end()) {
+      out.missing.push_back(name + ": not built: " + missing->reason);
+      continue;
+    }
+    throw SpecError("--backend " + name + ": unknown backend (built: " + join(reg.names(), ", ") + "; or all)");
+  }
+  return out;
+}
+
+std::vector<Problem> select_problems(const Selection& sel) {
+  std::vector<Problem> problems;
+  if (!sel.suite.empty()) {
+    for (const SuiteCase& c : load_suite(sel.suite)) problems.push_back(c.problem);
+  }
+  for (const std::string& line : sel.problems) problems.push_back(parse_problem(line));
+  for (const std::string& d : sel.dtypes) {
+    if (d != "f32" && d != "f16" && d != "bf16") throw SpecError("--dtype " + d + ": must be f32, f16 or bf16");
+  }
+  for (const std::string& m : sel.masks) {
+    if (m != "none" && m != "causal" && m != "causal_br" && m != "kvlen") {
+      throw SpecError("--mask " + m + ": must be none, causal, causal_br or kvlen");
+    }
+  }
+  std::optional<std::regex> filter;
+  if (!sel.filter.empty()) {
+    try {
+      filter.emplace(sel.filter, std::regex::ECMAScript);
+    } catch (const std::regex_error& e) {
+      throw SpecError("--filter " + sel.filter + ": not a regular expression (" + e.what() + ")");
+    }
+  }
+  const std::size_t before = problems.size();
+  std::erase_if(problems, [&](const Problem& p) {
+    if (!sel.dtypes.empty() && !contains(sel.dtypes, std::string(to_string(p.dtype)))) return true;
+    if (!sel.masks.empty() && !contains(sel.masks, std::string(to_string(p.mask)))) return true;
+    return filter && !std::regex_search(p.to_string(), *filter);
+  });
+  if (before > 0 && problems.empty()) {
+    throw SpecError("--filter/--dtype/--mask left none of the " + std::to_string(before) + " problems");
+  }
+  return problems;
+}
+
+void apply_threads(const Selection& sel) {
+  if (sel.threads > kMaxThreads) {
+    throw SpecError("--threads " + std::to_string(sel.threads) + ": at most " + std::to_string(kMaxThreads));
+  }
+  if (sel.threads > 0) omp_set_num_threads(sel.threads);
+}
+
+}  // namespace sdpa

@@ -1,0 +1,55 @@
+// Which backends and problems a command runs: the one place that turns --backend, --problem,
+// --suite and the filters into a case list, and that decides the default backend set.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "backends/backend.h"
+#include "core/problem.h"
+
+namespace sdpa {
+
+struct Selection {
+  std::vector<std::string> backends;  // empty: the default set; "all": every built backend
+  std::vector<std::string> problems;  // spec lines
+  std::string suite;                  // or a suite name / file
+  std::string filter;                 // ECMAScript regex searched in each problem's spec line
+  std::vector<std::string> dtypes;    // keep only these dtypes (empty: all)
+  std::vector<std::string> masks;     // keep only these mask kinds (empty: all)
+  int threads = 0;
+  std::string vulkan_device;
+};
+
+// The naive kernel is the speed-up reference of the default run only where it is cheap: above
+// this many FLOPs a case of it takes seconds per sample on two cores.
+inline constexpr double kDefaultNaiveMaxFlops = 4e9;
+
+struct SelectedBackends {
+  std::vector<std::unique_ptr<Backend>> backends;
+  std::vector<std::string> missing;  // asked for but not built: "name: not built: reason"
+  // What the default set left out and why, for the line that says how to include it.
+  std::vector<std::string> left_out;
+  // Default set: naive is kept only for problems up to kDefaultNaiveMaxFlops.
+  bool naive_only_when_cheap = false;
+  // Whether a case of this backend and problem is in the selection.
+  bool wants(const Backend& backend, const Problem& problem) const;
+};
+
+// Throws SpecError for an unknown backend name (listing the built ones). Without --backend:
+// one backend per implementation and device (no pinned variants; Vulkan only on a real GPU;
+// naive only where cheap). "--backend all": every built backend.
+SelectedBackends select_backends(const Selection& selection);
+
+// The suite's and --problem's problems, filtered by --filter, --dtype and --mask. Throws
+// SpecError for a bad spec, an unknown suite, a bad filter or a filter that leaves nothing.
+std::vector<Problem> select_problems(const Selection& selection);
+
+// Applies --threads (bounded by kMaxThreads; SpecError above it).
+inline constexpr int kMaxThreads = 1024;
+void apply_threads(const Selection& selection);
+
+}  // namespace sdpa
