@@ -57,8 +57,11 @@ std::string utc_now(const char* format) {
 std::string default_out(const Selection& sel) {
   std::string stem = sel.suite.empty() ? "problems" : fs::path(sel.suite).stem().string();
   const std::string dir = "results/" + machine_name() + "/";
-  std::string out = dir + stem + "-" + utc_now("%Y-%m-%d") + ".json";
-  if (fs::exists(out)) out = dir + stem + "-" + utc_now("%Y-%m-%dT%H%M%S") + ".json";
+  const std::string shard = sel.shard_count > 1 ? ".shard-" + std::to_string(sel.shard_index) + "-of-" +
+                                                       std::to_string(sel.shard_count)
+                                                 : "";
+  std::string out = dir + stem + "-" + utc_now("%Y-%m-%d") + shard + ".json";
+  if (fs::exists(out)) out = dir + stem + "-" + utc_now("%Y-%m-%dT%H%M%S") + shard + ".json";
   return out;
 }
 
@@ -137,6 +140,7 @@ int cmd_check(const Selection& sel, const CheckOptions& opts) {
   SelectedBackends selected = select_backends(sel);
   const std::vector<Problem> problems = select_problems(sel);
   admit_problems(problems);
+  apply_shard(selected, problems, sel.shard_index, sel.shard_count);
   print_left_out(selected);
   for (const std::string& m : selected.missing) std::cout << "skip    " << m << "\n";
 
@@ -167,6 +171,7 @@ int cmd_run(const Selection& sel, const RunOptions& opts) {
   SelectedBackends selected = select_backends(sel);
   const std::vector<Problem> problems = select_problems(sel);
   admit_problems(problems);
+  apply_shard(selected, problems, sel.shard_index, sel.shard_count);
   StoppingPolicy policy = stopping_policy(opts.policy);
   if (opts.min_samples > 0) policy.min_samples = opts.min_samples;
   policy.cold = opts.cold;
@@ -198,6 +203,10 @@ int cmd_run(const Selection& sel, const RunOptions& opts) {
       "real_time: device clock where the backend has one (kernel time), else wall; cpu_time: wall clock of the "
       "host call to completion (end-to-end latency)";
   if (!sel.suite.empty()) context["suite"] = sel.suite;
+  if (sel.shard_count > 1) {
+    context["shard"] = std::to_string(sel.shard_index) + "/" + std::to_string(sel.shard_count);
+    context["shard_cases"] = wanted.size();
+  }
   add_backend_context(context, selected);
 
   // A resumed run keeps the first part's calibration and start date: every row of the file is

@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   sdpa::CheckOptions check_opts;
   std::string dump_dir;
   std::vector<std::string> report_files;
+  std::string shard;
 
   const std::string suites = sdpa::join(sdpa::known_suites(), ", ");
   auto add_selection = [&](CLI::App* cmd, bool problems_required) {
@@ -30,6 +31,7 @@ int main(int argc, char** argv) {
     cmd->add_option("--mask", sel.masks, "Keep only these masks (none, causal, causal_br, kvlen; repeatable)");
     cmd->add_option("--threads,-t", sel.threads, "CPU threads (default: all cores)")->check(CLI::NonNegativeNumber);
     cmd->add_option("--vulkan-device", sel.vulkan_device, "Vulkan device: index or name substring");
+    cmd->add_option("--shard", shard, "Run only part i of n of the cases (0-based), balanced by FLOPs");
   };
 
   auto* list = app.add_subcommand("list", "Backends, devices, versions and why a backend is unavailable");
@@ -70,6 +72,7 @@ int main(int argc, char** argv) {
   }
 
   try {
+    if (!shard.empty()) std::tie(sel.shard_index, sel.shard_count) = sdpa::parse_shard(shard);
     if (*list) return sdpa::cmd_list(sel);
     if (*check) return sdpa::cmd_check(sel, check_opts);
     if (*run) return sdpa::cmd_run(sel, run_opts);
