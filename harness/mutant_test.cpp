@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 
+#include "backends/registry.h"
 #include "harness/accuracy.h"
 #include "core/half.h"
 #include "harness/inputs.h"
@@ -137,6 +138,45 @@ TEST(Mutants, PTruncatedInsteadOfRoundedIsCaught) {
   const AccuracyReport truncated = run_kernel(p, in, {.p_rounding = PRounding::truncate});
   EXPECT_FALSE(truncated.pass()) << truncated.summary();
   EXPECT_GT(truncated.worst_ratio, 1.05);  // caught with a margin, not by a hair
+}
+
+// The fp32 logit error grows with the logits (accuracy.cpp, the logit term). Before the term, the
+// naive backend failed scale=100 by 7.6x the bound and d=1655368 at the default scale by 1.2x.
+AccuracyReport run_naive_backend(const Problem& p, const Inputs& in) {
+  const BackendEntry* naive = registry().find("naive");
+  EXPECT_NE(naive, nullptr);
+  std::unique_ptr<Backend> backend = naive->make({});
+  backend->prepare(p, in);
+  backend->run();
+  const AccuracyReport r = check_accuracy(p, backend->output(), reference_sdpa(p, in));
+  backend->release();
+  return r;
+}
+
+TEST(Mutants, CorrectKernelsPassAtLargeScales) {
+  for (const char* spec : {"sq=128,d=64,scale=100", "sq=128,d=64,scale=1000", "b=2,hq=2,sq=96,d=128,scale=100,mask=causal",
+                           "sq=128,d=64,dtype=f16,scale=100", "sq=128,d=64,dtype=bf16,scale=100",
+                           "sq=128,d=64,dtype=f16,scale=1000", "sq=8,d=1655368"}) {
+    const Problem p = parse_problem(spec);
+    const Inputs in = generate_inputs(p);
+    const AccuracyReport backend = run_naive_backend(p, in);
+    EXPECT_TRUE(backend.pass()) << spec << ": naive: " << backend.summary();
+    if (p.d <= 128) {
+      const AccuracyReport textbook = run_kernel(p, in, {.p_rounding = PRounding::nearest});
+      EXPECT_TRUE(textbook.pass()) << spec << ": " << textbook.summary();
+    }
+  }
+}
+
+// The term loosens the bound with the logits, but not so far that real defects pass at scale 100.
+TEST(Mutants, DefectsAreStillCaughtAtScale100) {
+  const Problem p = parse_problem("b=1,hq=2,sq=64,d=64,mask=causal,scale=100");
+  const Inputs in = generate_inputs(p);
+  EXPECT_FALSE(run_kernel(p, in, {.causal_extra_keys = 1}).pass());
+  EXPECT_FALSE(run_kernel(p, in, {.wrong_row = 70}).pass());
+  Problem ten = p;
+  ten.scale_value = 10.0;  // a scale off by 10x, the same inputs
+  EXPECT_FALSE(check_accuracy(p, kernel(ten, in, {}), reference_sdpa(p, in)).pass());
 }
 
 }  // namespace
