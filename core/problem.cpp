@@ -43,6 +43,22 @@ std::string join(const std::vector<std::string>& items, std::string_view sep) {
 
 namespace {
 
+// Bytes outside printable ASCII are written \xNN: a NUL cut the message short (what() is a C
+// string), and a zero-width space or a fullwidth '=' in a key was invisible in it.
+std::string printable(std::string_view text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
 [[noreturn]] void fail(std::string_view key, std::string_view value, std::string_view rule) {
   std::string msg = "problem spec: ";
   msg += key;
@@ -52,7 +68,7 @@ namespace {
   }
   msg += ": ";
   msg += rule;
-  throw SpecError(msg);
+  throw SpecError(printable(msg));
 }
 
 // "1103806595072 (2^40.01)", or "2^64" past int64, where no exact decimal is worth printing.
