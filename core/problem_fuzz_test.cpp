@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "core/problem.h"
+#include "core/problem_fuzz_property.h"
 
 namespace sdpa {
 namespace {
@@ -144,39 +145,6 @@ std::string printable(std::string_view s) {
   return out;
 }
 
-enum class Outcome { parsed, refused, broken };
-
-// The property: SpecError, or a problem within the limits whose canonical line round-trips.
-Outcome check_one(const std::string& line, std::string* why) {
-  try {
-    const Problem p = parse_problem(line);
-    const std::string canonical = p.to_string();
-    const Problem again = parse_problem(canonical);
-    if (!(again == p) || again.to_string() != canonical) {
-      *why = "round trip changed the problem: " + canonical + " -> " + again.to_string();
-      return Outcome::broken;
-    }
-    if (p.q_elems() > kMaxTensorElems || p.k_elems() > kMaxTensorElems || p.v_elems() > kMaxTensorElems ||
-        p.o_elems() > kMaxTensorElems || p.score_pairs() > kMaxScorePairs || !(p.scale() <= max_scale(p.d)) ||
-        !std::isfinite(p.flops()) || !std::isfinite(p.io_bytes())) {
-      *why = "parsed past the limits: " + canonical;
-      return Outcome::broken;
-    }
-    return Outcome::parsed;
-  } catch (const SpecError& e) {
-    if (std::string_view(e.what()).substr(0, 14) != "problem spec: ") {
-      *why = std::string("SpecError without the prefix: ") + e.what();
-      return Outcome::broken;
-    }
-    return Outcome::refused;
-  } catch (const std::exception& e) {
-    *why = std::string("threw ") + typeid(e).name() + ": " + e.what();
-  } catch (...) {
-    *why = "threw a non-std exception";
-  }
-  return Outcome::broken;
-}
-
 uint64_t env_or(const char* name, uint64_t fallback) {
   const char* v = std::getenv(name);
   return v && *v ? std::strtoull(v, nullptr, 10) : fallback;
@@ -194,15 +162,15 @@ TEST(ProblemSpecFuzz, EveryLineParsesAndRoundTripsOrThrowsSpecError) {
   for (uint64_t i = 0; i < inputs; ++i) {
     const std::string line = rng.chance(50) ? generate(rng) : mutate(rng, valid[rng.below(valid.size())]);
     std::string why;
-    switch (check_one(line, &why)) {
-      case Outcome::parsed:
+    switch (check_spec_line(line, &why)) {
+      case SpecFuzzOutcome::parsed:
         ++parsed;
         // Later mutations start from lines that parse, so they probe near the accepted language.
         if (valid.size() < 4096) valid.push_back(line);
         else valid[rng.below(valid.size())] = line;
         break;
-      case Outcome::refused: ++refused; break;
-      case Outcome::broken:
+      case SpecFuzzOutcome::refused: ++refused; break;
+      case SpecFuzzOutcome::broken:
         ++broken;
         if (broken <= 10) ADD_FAILURE() << "input #" << i << " (seed " << seed << "): \"" << printable(line) << "\": " << why;
         break;
@@ -248,10 +216,10 @@ TEST(ProblemSpecFuzz, TheRegressionCorpusGetsTheExpectedAnswers) {
     const std::string line = unescape(raw.substr(0, arrow));
     const std::string expect = raw.substr(arrow + 4);
     std::string why;
-    const Outcome outcome = check_one(line, &why);
-    ASSERT_NE(outcome, Outcome::broken) << raw << ": " << why;
+    const SpecFuzzOutcome outcome = check_spec_line(line, &why);
+    ASSERT_NE(outcome, SpecFuzzOutcome::broken) << raw << ": " << why;
     if (expect == "ok") {
-      EXPECT_EQ(outcome, Outcome::parsed) << raw;
+      EXPECT_EQ(outcome, SpecFuzzOutcome::parsed) << raw;
     } else {
       std::string message;
       try {
