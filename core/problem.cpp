@@ -5,6 +5,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <initializer_list>
 #include <limits>
 #include <map>
 #include <sstream>
@@ -72,7 +73,7 @@ std::string printable(std::string_view text) {
 }
 
 // "1103806595072 (2^40.01)", or "2^64" past int64, where no exact decimal is worth printing.
-std::string describe_count(const std::vector<int64_t>& factors, bool fits, int64_t product) {
+std::string describe_count(std::initializer_list<int64_t> factors, bool fits, int64_t product) {
   double log2 = 0;
   for (int64_t f : factors) log2 += std::log2(static_cast<double>(f));
   char power[32], buf[64];
@@ -84,7 +85,7 @@ std::string describe_count(const std::vector<int64_t>& factors, bool fits, int64
 
 // The product of `factors` if it is at most `limit`, checked at every step so it never wraps;
 // otherwise SpecError naming the keys, their values, the size and the limit.
-int64_t checked_count(std::string_view keys, const std::vector<int64_t>& factors, int64_t limit,
+int64_t checked_count(std::string_view keys, std::initializer_list<int64_t> factors, int64_t limit,
                       std::string_view what, std::string_view why) {
   int64_t product = 1;
   bool fits = true;
