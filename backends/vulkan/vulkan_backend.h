@@ -5,7 +5,8 @@
 // prepare() uploads Q, K, V, builds (or re-uses) the specialised pipeline and records one
 // command buffer: timestamp, dispatch, timestamp. run() only submits it; sync() waits and
 // reads the timestamps. With SDPA_VULKAN_VALIDATION=1 every call throws if the validation
-// layer reported an error since the case began.
+// layer reported an error since the case began; coopmat cases run without the layer where it
+// predates VK_KHR_cooperative_matrix, and their case notes say so.
 #pragma once
 
 #include <vulkan/vulkan.h>
@@ -56,6 +57,11 @@ class VulkanBackend : public Backend {
  private:
   Support plan(const Problem& problem, Plan* out) const;
   std::shared_ptr<vulkan::Context> context_or_null(std::string* why) const;
+  // The context coopmat cases run on: context_or_null()'s, or where its validation layer predates
+  // VK_KHR_cooperative_matrix, one of the same device without the layer.
+  std::shared_ptr<vulkan::Context> coopmat_context(std::string* why) const;
+  // What the coopmat decisions read (the device as coopmat_context() sees it).
+  const vulkan::DeviceInfo& coopmat_info() const;
   void check_validation(const char* stage) const;
 
   VulkanPath path_;
@@ -63,6 +69,11 @@ class VulkanBackend : public Backend {
   mutable std::shared_ptr<vulkan::Context> ctx_;
   mutable std::string ctx_error_;
   mutable bool ctx_tried_ = false;
+  mutable std::shared_ptr<vulkan::Context> coopmat_ctx_;
+  mutable std::string coopmat_ctx_error_;
+  mutable bool coopmat_ctx_tried_ = false;
+  // The context of the prepared case (ctx_ or coopmat_ctx_).
+  std::shared_ptr<vulkan::Context> active_;
 
   // The prepared case.
   Problem problem_;

@@ -217,5 +217,70 @@ TEST(VulkanDeviceChoice, ByIndexOrNameElseAnErrorListingDevices) {
   EXPECT_THROW(vulkan::choose_device({}, ""), vulkan::VulkanError);
 }
 
+TEST(VulkanValidationLayer, KnowsCoopmatFrom1_3_261) {
+  EXPECT_FALSE(vulkan::validation_layer_knows_coopmat(VK_MAKE_API_VERSION(0, 1, 3, 239)));  // Debian 12
+  EXPECT_FALSE(vulkan::validation_layer_knows_coopmat(VK_MAKE_API_VERSION(0, 1, 3, 260)));
+  EXPECT_TRUE(vulkan::validation_layer_knows_coopmat(VK_MAKE_API_VERSION(0, 1, 3, 261)));
+  EXPECT_TRUE(vulkan::validation_layer_knows_coopmat(VK_MAKE_API_VERSION(0, 1, 4, 0)));
+}
+
+// The layer's version is read and recorded; an old layer hides coopmat from the validated
+// context only where the device has the extension (then coopmat runs on a plain context).
+TEST(VulkanValidationLayer, VersionIsRecordedAndDecidesWhereCoopmatRuns) {
+  auto backend = make(VulkanPath::coopmat);
+  REQUIRE_DEVICE(backend);
+  const auto ctx = backend->context();
+  ASSERT_EQ(ctx.at("validation"), "on");
+  const std::string version = ctx.at("validation_layer_version");
+  EXPECT_NE(backend->describe().find("layer " + version), std::string::npos) << backend->describe();
+  auto context = vulkan::acquire_context("");
+  EXPECT_EQ(context->validation_layer_version(), version);
+  if (context->coopmat_needs_plain_context()) {
+    EXPECT_NE(ctx.at("validation_coopmat").find("predates"), std::string::npos);
+    auto plain = vulkan::acquire_context("", /*validate=*/false);
+    EXPECT_FALSE(plain->validation());
+    EXPECT_FALSE(plain->coopmat_needs_plain_context());
+  } else {
+    EXPECT_EQ(ctx.count("validation_coopmat"), 0u);
+  }
+}
+
+TEST(VulkanDeviceChoice, WarnsWhenTheDefaultFallsBackToTheCpuBesideAnNvidiaDriver) {
+  const std::string warning = vulkan::cpu_fallback_warning(VK_PHYSICAL_DEVICE_TYPE_CPU, "llvmpipe (LLVM 15.0.6, 256 bits)",
+                                                           /*selector_given=*/false, /*nvidia_present=*/true);
+  EXPECT_NE(warning.find("llvmpipe"), std::string::npos) << warning;
+  EXPECT_NE(warning.find("NVIDIA_DRIVER_CAPABILITIES"), std::string::npos) << warning;
+  EXPECT_NE(warning.find("nvidia_icd.json"), std::string::npos) << warning;
+  // No warning: no NVIDIA driver, the user chose the CPU device, or a GPU was found.
+  EXPECT_EQ(vulkan::cpu_fallback_warning(VK_PHYSICAL_DEVICE_TYPE_CPU, "llvmpipe", false, false), "");
+  EXPECT_EQ(vulkan::cpu_fallback_warning(VK_PHYSICAL_DEVICE_TYPE_CPU, "llvmpipe", true, true), "");
+  EXPECT_EQ(vulkan::cpu_fallback_warning(VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU, "NVIDIA H100", false, true), "");
+}
+
+TEST(VulkanDeviceChoice, TheWarningReachesDescribeAndContextOnThisMachine) {
+  auto backend = make(VulkanPath::automatic);
+  REQUIRE_DEVICE(backend);
+  const bool cpu = backend->context().at("device_type") == "CPU";
+  const bool expect_warning = cpu && vulkan::nvidia_driver_present() && std::getenv(vulkan::kDeviceEnv) == nullptr;
+  EXPECT_EQ(backend->context().count("warning"), expect_warning ? 1u : 0u);
+  EXPECT_EQ(backend->describe().find("WARNING") != std::string::npos, expect_warning) << backend->describe();
+}
+
+TEST(VulkanDeviceChoice, ANamedDeviceThatDoesNotExistIsASpecError) {
+  REQUIRE_DEVICE(make(VulkanPath::automatic));
+  BackendOptions options;
+  options.vulkan_device = "no-such-gpu-xyz";
+  try {
+    VulkanBackend backend(VulkanPath::automatic, options);
+    FAIL() << "a device name that matches nothing must not fall back to another device";
+  } catch (const SpecError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("--vulkan-device no-such-gpu-xyz"), std::string::npos) << what;
+    EXPECT_NE(what.find("devices: 0: "), std::string::npos) << what;  // lists what there is
+  }
+  options.vulkan_device = "99";
+  EXPECT_THROW(VulkanBackend(VulkanPath::scalar, options), SpecError);
+}
+
 }  // namespace
 }  // namespace sdpa
