@@ -3,8 +3,10 @@
 //
 // prepare() uploads Q, K, V (their f16 / bf16 storage), builds the graph's plan (cached per
 // shape, so a repeated shape costs nothing) and allocates the workspace once. run() enqueues
-// the execute between two CUDA events on the backend's own stream; last_device_ms() is the
-// time between them. Nothing touches the GPU before available() says there is one.
+// the execute between two CUDA events on the backend's own stream, behind a launch gate that
+// holds the stream until everything is queued; last_device_ms() is the time between the
+// events (device time without host launch cost; the harness's wall clock has it). Nothing
+// touches the GPU before available() says there is one.
 #pragma once
 
 #include <cublas_v2.h>
@@ -20,6 +22,7 @@
 #include "backends/backend.h"
 #include "backends/cudnn/cuda_device.h"
 #include "backends/cudnn/device_buffer.h"
+#include "backends/cudnn/launch_gate.h"
 #include "backends/cudnn/sdpa_graph.h"
 #include "backends/cudnn/sdpa_layout.h"
 
@@ -50,8 +53,11 @@ class CudnnBackend : public Backend {
   std::map<std::string, std::string> case_notes() const override;
 
   std::vector<Calibration> calibrate() override;
-  // Frees the case's device buffers; built plans stay cached (they hold no per-case memory).
+  // Frees the case's device buffers and the cache-flush buffer; built plans stay cached (they
+  // hold no per-case memory).
   void release() override;
+  // Writes a buffer of twice the GPU's L2 (--cold).
+  void flush_device_caches() override;
 
  private:
   // The stream, events and cuDNN handle, created on first use (they need a device).
@@ -67,6 +73,10 @@ class CudnnBackend : public Backend {
   cudaEvent_t start_ = nullptr, stop_ = nullptr;
   cudnnHandle_t handle_ = nullptr;
   cublasHandle_t cublas_ = nullptr;
+  std::unique_ptr<LaunchGate> gate_;
+  bool gated_ = false;  // whether the last run() was timed behind the gate
+  DeviceBuffer flush_;
+  unsigned char flush_salt_ = 0;
 
   // Built plans and cuDNN's refusals, by graph_key(): a shape is built or declined once.
   std::map<std::string, std::unique_ptr<SdpaPlan>> plans_;
