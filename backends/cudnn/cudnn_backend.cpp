@@ -3,6 +3,7 @@
 #include <library_types.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <stdexcept>
 
 #include "backends/cudnn/cuda_check.h"
@@ -20,6 +21,9 @@ namespace {
 // power the GPU sustains under load rather than a short burst.
 constexpr int kGemmN = 8192;
 constexpr int kGemmReps = 10;
+
+// SDPA_CUDNN_LAUNCH_GATE=0 times with plain events (launch cost inside), e.g. to compare.
+constexpr const char* kGateEnv = "SDPA_CUDNN_LAUNCH_GATE";
 
 // What the two timings of a case mean; in describe() and the results context.
 constexpr const char* kTimingNote =
@@ -137,7 +141,7 @@ void CudnnBackend::ensure_started() {
     SDPA_CUDNN(cudnnCreate(&handle_));
     SDPA_CUDNN(cudnnSetStream(handle_, stream_));
   }
-  if (!gate_) gate_ = std::make_unique<LaunchGate>();
+  if (!gate_) gate_ = std::make_unique<LaunchGate>(std::getenv(kGateEnv) == nullptr || std::string(std::getenv(kGateEnv)) != "0");
 }
 
 const SdpaPlan& CudnnBackend::plan_for(const Problem& p) {
@@ -210,6 +214,11 @@ void CudnnBackend::prepare(const Problem& p, const Inputs& inputs) {
   problem_ = p;
   layout_ = layout;
   bindings_ = plan.bind(p, {q_.get(), k_.get(), v_.get(), o_.get(), seq_len_q_.get(), seq_len_kv_.get()});
+  // One ungated execute before any gated one: the first launch of a kernel loads its module
+  // (CUDA's lazy loading), which may wait for the device, and a device held by the gate would
+  // then wait for the host forever. The output is overwritten by every run().
+  plan.execute(handle_, bindings_, workspace_.get());
+  SDPA_CUDA(cudaStreamSynchronize(stream_));
   plan_ = &plan;
 }
 

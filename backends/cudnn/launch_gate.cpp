@@ -12,7 +12,11 @@ constexpr unsigned int kWaitValueAbi = 12000;
 
 }  // namespace
 
-LaunchGate::LaunchGate() {
+LaunchGate::LaunchGate(bool enabled) {
+  if (!enabled) {
+    why_not_ = "SDPA_CUDNN_LAUNCH_GATE=0";
+    return;
+  }
   void* fn = nullptr;
   cudaDriverEntryPointQueryResult found = cudaDriverEntryPointSymbolNotFound;
   if (cudaGetDriverEntryPointByVersion("cuStreamWaitValue32", &fn, kWaitValueAbi, cudaEnableDefault, &found) !=

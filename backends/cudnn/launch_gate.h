@@ -16,8 +16,9 @@ namespace sdpa::cudnn {
 class LaunchGate {
  public:
   // Resolves cuStreamWaitValue32 through the runtime (no link against libcuda) and allocates the
-  // mapped host word. Never throws: where either is missing, available() says why.
-  LaunchGate();
+  // mapped host word. Never throws: where either is missing, or `enabled` is false (the user
+  // turned it off), available() is false and why_not() says why.
+  explicit LaunchGate(bool enabled);
   ~LaunchGate();
   LaunchGate(const LaunchGate&) = delete;
   LaunchGate& operator=(const LaunchGate&) = delete;
