@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "backends/vulkan/register.h"
+#include "backends/vulkan/vulkan_gemm.h"
 #include "backends/vulkan/vulkan_tiles.h"
 #include "core/half.h"
 #include "core/memory.h"
@@ -347,6 +348,7 @@ void VulkanBackend::release() {
   o_ = Buffer();
   kvlen_ = Buffer();
   readback_ = Buffer();
+  flush_ = Buffer();
   staging_bytes_ = 0;
   device_ms_.reset();
 }
@@ -540,6 +542,29 @@ std::map<std::string, std::string> VulkanBackend::case_notes() const {
     notes["validation"] = active_->validation() ? "on" : "off: " + ctx_->info().coopmat_reason;
   }
   return notes;
+}
+
+std::vector<Calibration> VulkanBackend::calibrate() {
+  const auto ctx = context_or_null(nullptr);
+  // A CPU device's GEMM would measure lavapipe's code generation (our scalar GEMM runs at a
+  // fraction of the attention kernel there), not the machine: no peak rather than a false one.
+  if (!ctx || ctx->info().type == VK_PHYSICAL_DEVICE_TYPE_CPU) return {};
+  const auto cm = coopmat_context(nullptr);
+  return vulkan::calibration_gemms(*ctx, cm && cm->info().coopmat ? cm.get() : nullptr, device_class());
+}
+
+void VulkanBackend::flush_device_caches() {
+  const auto ctx = active_ ? active_ : context_or_null(nullptr);
+  if (!ctx) return;
+  const uint64_t bytes = vulkan::cache_flush_bytes(ctx->info().type, ctx->info().device_local_bytes);
+  if (bytes == 0) return;
+  if (!flush_ || flush_.bytes() != bytes) {
+    flush_ = Buffer(*ctx, bytes, VK_BUFFER_USAGE_TRANSFER_DST_BIT, MemoryKind::device);
+  }
+  // A new value each time, so that no write can be elided; waited for, so it is not timed.
+  const uint32_t value = ++flush_salt_;
+  ctx->run_once([&](VkCommandBuffer cmd) { vkCmdFillBuffer(cmd, flush_.handle(), 0, VK_WHOLE_SIZE, value); });
+  check_validation("flush_device_caches");
 }
 
 void register_vulkan(Registry& registry) {

@@ -43,6 +43,12 @@ class VulkanBackend : public Backend {
   uint64_t scratch_bytes() const override;
   std::map<std::string, std::string> case_notes() const override;
   void release() override;
+  // The device's scalar GEMMs (f32, f16) or its cooperative-matrix GEMM (f16): vulkan_gemm.h.
+  // None on a CPU device (lavapipe).
+  std::vector<Calibration> calibrate() override;
+  // Writes a buffer larger than any GPU's last-level cache (a no-op on a CPU device, whose
+  // caches the harness flushes).
+  void flush_device_caches() override;
 
   // How a problem runs: plan() is the one place that decides path, tiles and grid.
   struct Plan {
@@ -79,6 +85,8 @@ class VulkanBackend : public Backend {
   Problem problem_;
   Plan plan_;
   vulkan::Buffer q_, k_, v_, o_, kvlen_, readback_;
+  vulkan::Buffer flush_;
+  uint32_t flush_salt_ = 0;
   std::size_t staging_bytes_ = 0;
   VkDescriptorPool descriptor_pool_ = VK_NULL_HANDLE;
   VkQueryPool queries_ = VK_NULL_HANDLE;

@@ -119,6 +119,12 @@ void Buffer::read(void* dst, std::size_t bytes) const {
   std::memcpy(dst, mapped_, bytes);
 }
 
+uint64_t cache_flush_bytes(VkPhysicalDeviceType type, uint64_t device_local_bytes) {
+  if (type == VK_PHYSICAL_DEVICE_TYPE_CPU) return 0;
+  constexpr uint64_t kLargestLastLevelCache = uint64_t{256} << 20;
+  return std::min(2 * kLargestLastLevelCache, device_local_bytes / 8) / 4 * 4;  // vkCmdFillBuffer: multiple of 4
+}
+
 std::size_t upload(const Context& ctx, Buffer& dst, const void* src, std::size_t bytes) {
   if (bytes == 0) return 0;
   if (dst.mapped()) {
