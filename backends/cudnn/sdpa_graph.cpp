@@ -82,6 +82,11 @@ std::unique_ptr<SdpaPlan> SdpaPlan::build(const Problem& p, cudnnHandle_t handle
       return std::unique_ptr<SdpaPlan>(new SdpaPlan(std::move(impl)));
     } catch (const UnsupportedProblem& e) {
       refusals += (refusals.empty() ? "" : "; ") + to_string(implementation) + " node: " + e.what();
+    } catch (const std::runtime_error& e) {
+      // The unified node's support surface reports some refusals with other codes than
+      // GRAPH_NOT_SUPPORTED: it gets the same second chance; the composite node's errors stand.
+      if (implementation == SdpaImplementation::composite) throw;
+      refusals += (refusals.empty() ? "" : "; ") + to_string(implementation) + " node failed: " + e.what();
     }
   }
   throw UnsupportedProblem("cuDNN " + cudnn_version_string(cudnnGetVersion()) +
