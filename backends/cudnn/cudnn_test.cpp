@@ -9,6 +9,8 @@
 #include <memory>
 #include <string>
 
+#include "backends/cudnn/cuda_check.h"
+#include "backends/cudnn/device_buffer.h"
 #include "backends/cudnn/sdpa_layout.h"
 #include "backends/cudnn/support_contract.h"
 #include "backends/registry.h"
@@ -105,6 +107,43 @@ TEST(CudnnSupportContract, HalfPrecisionHeadDims64And128OnAmpereAndLater) {
   EXPECT_TRUE(cudnn::cudnn_must_support(empty_item, 9, 92500));
 }
 
+// A sticky CUDA error ends the process's use of the GPU: the message must say so, not read like
+// one failed case.
+TEST(CudnnErrors, ALostContextSaysTheProcessMustRestart) {
+  try {
+    cudnn::check_cuda(cudaErrorIllegalAddress, "cudaStreamSynchronize(stream_)");
+    FAIL() << "no exception";
+  } catch (const std::runtime_error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("cudaErrorIllegalAddress"), std::string::npos) << what;
+    EXPECT_NE(what.find("context is lost"), std::string::npos) << what;
+    EXPECT_NE(what.find("fresh process"), std::string::npos) << what;
+  }
+  try {
+    cudnn::check_cuda(cudaErrorInvalidValue, "cudaMemcpyAsync(...)");
+    FAIL() << "no exception";
+  } catch (const std::runtime_error& e) {
+    EXPECT_EQ(std::string(e.what()).find("context is lost"), std::string::npos) << e.what();
+  }
+}
+
+// More than the GPU has is a skip with the figures, not an error.
+TEST(CudnnErrors, OutOfDeviceMemoryIsASkipWithNeedsAndFree) {
+  auto backend = make_cudnn();
+  SKIP_WITHOUT_DEVICE(*backend);
+  std::size_t free_bytes = 0, total_bytes = 0;
+  ASSERT_EQ(cudaMemGetInfo(&free_bytes, &total_bytes), cudaSuccess);
+  try {
+    cudnn::DeviceBuffer too_big(total_bytes + (std::size_t{1} << 30));
+    FAIL() << "allocated more than the GPU has";
+  } catch (const Unsupported& e) {
+    const std::string what = e.what();
+    EXPECT_EQ(what.rfind("out of device memory (needs ", 0), 0u) << what;
+    EXPECT_NE(what.find(", free "), std::string::npos) << what;
+  }
+  EXPECT_EQ(cudaGetLastError(), cudaSuccess);  // not sticky: the next case runs
+}
+
 TEST(CudnnBackend, ReportsItsDeviceOrWhyItHasNone) {
   auto backend = make_cudnn();
   EXPECT_EQ(backend->name(), "cudnn");
@@ -164,7 +203,9 @@ TEST_P(CudnnAccuracy, MatchesTheReference) {
   EXPECT_TRUE(notes.at("implementation") == "unified" || notes.at("implementation") == "composite")
       << notes.at("implementation");
   // Host launch time must stay outside the device window wherever the driver allows it.
-  if (std::getenv("SDPA_CUDNN_LAUNCH_GATE") == nullptr) EXPECT_EQ(notes.at("device_timing"), "gated");
+  if (std::getenv("SDPA_CUDNN_LAUNCH_GATE") == nullptr) {
+    EXPECT_EQ(notes.at("device_timing"), "gated");
+  }
   backend->run();
   backend->sync();
   const std::vector<double> first = backend->output();

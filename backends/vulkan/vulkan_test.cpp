@@ -287,6 +287,36 @@ TEST(VulkanColdCaches, FlushBetweenRunsLeavesTheCaseIntact) {
   backend->release();
 }
 
+TEST(VulkanErrors, ALostDeviceSaysTheProcessMustRestart) {
+  try {
+    vulkan::check(VK_ERROR_DEVICE_LOST, "vkQueueSubmit");
+    FAIL() << "no exception";
+  } catch (const vulkan::VulkanError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("VK_ERROR_DEVICE_LOST"), std::string::npos) << what;
+    EXPECT_NE(what.find("restarted"), std::string::npos) << what;
+  }
+}
+
+// release() frees the case: nothing of it can be read afterwards, and a new case prepares.
+TEST(VulkanLifecycle, ReleaseFreesTheCase) {
+  auto backend = make(VulkanPath::scalar);
+  REQUIRE_DEVICE(backend);
+  const Problem p = parse_problem("b=1,hq=1,sq=8,d=16");
+  const Inputs inputs = generate_inputs(p);
+  backend->prepare(p, inputs);
+  backend->run();
+  backend->sync();
+  EXPECT_FALSE(backend->case_notes().empty());
+  backend->release();
+  EXPECT_TRUE(backend->case_notes().empty());
+  EXPECT_THROW(backend->output(), std::logic_error);
+  EXPECT_THROW(backend->run(), std::logic_error);
+  backend->release();  // twice is harmless
+  const AccuracyReport r = run_and_check(*backend, p, p);
+  EXPECT_TRUE(r.pass()) << r.summary();
+}
+
 TEST(VulkanValidationLayer, KnowsCoopmatFrom1_3_261) {
   EXPECT_FALSE(vulkan::validation_layer_knows_coopmat(VK_MAKE_API_VERSION(0, 1, 3, 239)));  // Debian 12
   EXPECT_FALSE(vulkan::validation_layer_knows_coopmat(VK_MAKE_API_VERSION(0, 1, 3, 260)));
