@@ -141,7 +141,10 @@ void CudnnBackend::ensure_started() {
     SDPA_CUDNN(cudnnCreate(&handle_));
     SDPA_CUDNN(cudnnSetStream(handle_, stream_));
   }
-  if (!gate_) gate_ = std::make_unique<LaunchGate>(std::getenv(kGateEnv) == nullptr || std::string(std::getenv(kGateEnv)) != "0");
+  if (!gate_) {
+    const char* gate = std::getenv(kGateEnv);
+    gate_ = std::make_unique<LaunchGate>(gate == nullptr || std::string(gate) != "0");
+  }
 }
 
 const SdpaPlan& CudnnBackend::plan_for(const Problem& p) {

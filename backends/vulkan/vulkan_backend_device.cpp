@@ -84,7 +84,8 @@ std::string VulkanBackend::describe() const {
     case VulkanPath::automatic:
       path = cm.coopmat && !vulkan::spirv(Shader::coopmat_f16).empty()
                  ? "cooperative matrices for f16, scalar otherwise"
-                 : "scalar (" + (cm.coopmat ? vulkan::missing_shader_reason(Shader::coopmat_f16) : cm.coopmat_reason) + ")";
+                 : "scalar (" +
+                       (cm.coopmat ? vulkan::missing_shader_reason(Shader::coopmat_f16) : cm.coopmat_reason) + ")";
       break;
     case VulkanPath::scalar: path = "scalar fp32 flash kernel"; break;
     case VulkanPath::coopmat: path = "cooperative-matrix f16 flash kernel"; break;

@@ -153,7 +153,9 @@ Context::Context(const std::string& selector, bool validate) {
   }
   info_.fallback_warning = cpu_fallback_warning(info_.type, info_.name, !selector.empty(), nvidia_driver_present());
   // Said once per context, on stderr, so that it shows in every command's log (run, check, list).
-  if (!info_.fallback_warning.empty()) std::fprintf(stderr, "sdpa-bench: warning: vulkan: %s\n", info_.fallback_warning.c_str());
+  if (!info_.fallback_warning.empty()) {
+    std::fprintf(stderr, "sdpa-bench: warning: vulkan: %s\n", info_.fallback_warning.c_str());
+  }
 }
 
 Context::~Context() { release(); }
@@ -320,7 +322,9 @@ uint64_t Context::device_local_free_bytes() const {
   for (uint32_t i = 0; i < mem.memoryProperties.memoryHeapCount; ++i) {
     if (!(mem.memoryProperties.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT)) continue;
     uint64_t free_bytes = mem.memoryProperties.memoryHeaps[i].size;
-    if (memory_budget_) free_bytes = budget.heapBudget[i] > budget.heapUsage[i] ? budget.heapBudget[i] - budget.heapUsage[i] : 0;
+    if (memory_budget_) {
+      free_bytes = budget.heapBudget[i] > budget.heapUsage[i] ? budget.heapBudget[i] - budget.heapUsage[i] : 0;
+    }
     best = std::max(best, free_bytes);
   }
   return best;

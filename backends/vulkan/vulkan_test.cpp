@@ -346,8 +346,9 @@ TEST(VulkanValidationLayer, VersionIsRecordedAndDecidesWhereCoopmatRuns) {
 }
 
 TEST(VulkanDeviceChoice, WarnsWhenTheDefaultFallsBackToTheCpuBesideAnNvidiaDriver) {
-  const std::string warning = vulkan::cpu_fallback_warning(VK_PHYSICAL_DEVICE_TYPE_CPU, "llvmpipe (LLVM 15.0.6, 256 bits)",
-                                                           /*selector_given=*/false, /*nvidia_present=*/true);
+  const std::string warning =
+      vulkan::cpu_fallback_warning(VK_PHYSICAL_DEVICE_TYPE_CPU, "llvmpipe (LLVM 15.0.6, 256 bits)",
+                                   /*selector_given=*/false, /*nvidia_present=*/true);
   EXPECT_NE(warning.find("llvmpipe"), std::string::npos) << warning;
   EXPECT_NE(warning.find("NVIDIA_DRIVER_CAPABILITIES"), std::string::npos) << warning;
   EXPECT_NE(warning.find("nvidia_icd.json"), std::string::npos) << warning;
