@@ -126,10 +126,22 @@ Support CudnnBackend::supports(const Problem& p) const {
   } else {
     static_cast<void>(cudaGetLastError());
   }
+  // Ask cuDNN itself (ask first, like ggml's supports_op): the graph is built here, once per
+  // shape and cached for prepare(), so a shape cuDNN declines is a declared skip, never a
+  // refusal after supports() said yes.
+  try {
+    ensure_started();
+    plan_for(p);
+  } catch (const Unsupported& e) {
+    return Support::no(e.what());
+  } catch (const std::exception&) {
+    // A failed build, or a refusal of a shape cuDNN must run (see support_contract.h), is no
+    // reason to skip: prepare() meets it again and reports it as the error it is.
+  }
   return Support::yes();
 }
 
-void CudnnBackend::ensure_started() {
+void CudnnBackend::ensure_started() const {
   if (Support avail = available(); !avail) throw std::runtime_error("cudnn backend: " + avail.reason);
   SDPA_CUDA(cudaSetDevice(device_));
   // A stream of our own that does not wait for the legacy default stream: the events around
@@ -147,7 +159,7 @@ void CudnnBackend::ensure_started() {
   }
 }
 
-const SdpaPlan& CudnnBackend::plan_for(const Problem& p) {
+const SdpaPlan& CudnnBackend::plan_for(const Problem& p) const {
   const std::string key = graph_key(p);
   if (auto it = plans_.find(key); it != plans_.end()) return *it->second;
   if (auto it = declined_.find(key); it != declined_.end()) throw UnsupportedProblem(it->second);
