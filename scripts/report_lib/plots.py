@@ -1,0 +1,226 @@
+"""The figures, as matplotlib Figure objects (Agg, no display): the page saves them as PNGs and the
+tests read their legends and points back. One function per kind of figure."""
+import math
+from typing import Dict, List, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # before pyplot: a report runs on machines without a display
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
+
+from .series import Roof, RooflinePoint, Series, distinguishing_labels  # noqa: E402
+
+LINESTYLES = ("-", "--", ":", "-.")  # one per file, so machines read apart in one colour per backend
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+
+class Style:
+    """Colour per backend and line / marker per file, the same in every figure of a page."""
+
+    def __init__(self, backends: Sequence[str], tags: Sequence[str]):
+        palette = plt.get_cmap("tab10").colors + plt.get_cmap("Dark2").colors
+        self.colour = {b: palette[i % len(palette)] for i, b in enumerate(dict.fromkeys(backends))}
+        order = list(dict.fromkeys(tags))
+        self.linestyle = {t: LINESTYLES[i % len(LINESTYLES)] for i, t in enumerate(order)}
+        self.marker = {t: MARKERS[i % len(MARKERS)] for i, t in enumerate(order)}
+
+
+def _figure(width: float = 7.0, height: float = 4.6) -> Figure:
+    return plt.figure(figsize=(width, height), dpi=110, layout="constrained")
+
+
+def _log_n_axis(ax, ns: Sequence[int]) -> None:
+    """Base-2 ticks at the measured lengths: suites step n by powers of two (and 384 = 3·128)."""
+    ax.set_xscale("log", base=2)
+    ticks = sorted(set(ns))
+    if 0 < len(ticks) <= 12:
+        ax.set_xticks(ticks, [str(n) for n in ticks])
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("n = sq = skv")
+
+
+def _nested(i: int) -> dict:
+    """Marker size and line width shrinking with the series' index: series with the same values
+    (naive and oneDNN both allocate the n×n scores) then show as a dot inside a ring instead of
+    one hiding the other."""
+    return dict(markersize=max(3.5, 9.0 - 1.8 * i), linewidth=max(1.0, 2.6 - 0.5 * i))
+
+
+def _readable_log_y(ax) -> None:
+    """Plain numbers on a log y axis, and the 2s and 5s labelled too when it spans two decades
+    or less: matplotlib's default then labels a single 10^k and the reader has nothing to read."""
+    lo, hi = ax.get_ylim()
+    few_decades = lo > 0 and math.log10(hi / lo) <= 2.0
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+
+    def minor(v, _pos):
+        mantissa = round(v / 10 ** math.floor(math.log10(v) + 1e-9), 6)
+        return f"{v:g}" if few_decades and mantissa in (2.0, 5.0) else ""
+    ax.yaxis.set_minor_formatter(FuncFormatter(minor))
+
+
+def _legend(ax, **kwargs) -> None:
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize="small", **kwargs)
+
+
+def _shape_parts(s: Series) -> List[str]:
+    return [s.shape_label]
+
+
+def _shape_parts_without_dtype(s: Series) -> List[str]:
+    return [" ".join(x for x in s.shape.label_parts(with_length=False) if x != s.shape.dtype)]
+
+
+def latency_figure(title: str, series: Sequence[Series], style: Style) -> Figure:
+    """Median latency against n on log-log axes; the legend carries each series' fitted slope."""
+    fig = _figure()
+    ax = fig.add_subplot()
+    for i, (s, label) in enumerate(zip(series, distinguishing_labels(series, _shape_parts))):
+        fit = s.time_fit()
+        fit_text = f"slope {fit.slope:.2f} (r² {fit.r2:.3f})" if fit else f"{len(s.points)} point(s), no fit"
+        ax.plot([p.n for p in s.points], [p.p50_ms for p in s.points], marker=style.marker[s.tag],
+                linestyle=style.linestyle[s.tag], color=style.colour[s.backend], label=f"{label}: {fit_text}",
+                **_nested(i))
+    _log_n_axis(ax, [p.n for s in series for p in s.points])
+    ax.set_yscale("log")
+    _readable_log_y(ax)
+    ax.set_ylabel("median latency (ms)")
+    ax.set_title(title, fontsize="medium")
+    ax.grid(True, which="both", alpha=0.3)
+    _legend(ax)
+    return fig
+
+
+def scratch_figure(title: str, series: Sequence[Series], style: Style) -> Figure:
+    """Scratch bytes against n, log-log. A backend that allocates nothing cannot sit on a log
+    axis: it is named in the legend with a marker-less entry instead of vanishing."""
+    fig = _figure()
+    ax = fig.add_subplot()
+    drawn = False
+    for i, (s, label) in enumerate(zip(series, distinguishing_labels(series, _shape_parts))):
+        pts = [p for p in s.points if p.scratch_bytes is not None and p.scratch_bytes > 0]
+        if not pts:
+            recorded = any(p.scratch_bytes is not None for p in s.points)
+            ax.plot([], [], linestyle="none", color=style.colour[s.backend],
+                    label=f"{label}: {'0 bytes at every n' if recorded else 'not recorded'} (not drawn)")
+            continue
+        fit = s.scratch_fit()
+        fit_text = f"slope {fit.slope:.2f}" if fit else f"{len(pts)} point(s), no fit"
+        ax.plot([p.n for p in pts], [p.scratch_bytes for p in pts], marker=style.marker[s.tag],
+                linestyle=style.linestyle[s.tag], color=style.colour[s.backend], label=f"{label}: {fit_text}",
+                **_nested(i))
+        drawn = True
+    _log_n_axis(ax, [p.n for s in series for p in s.points])
+    if drawn:
+        # Powers of two on the axis: byte counts in decades read as "953.674 MiB".
+        ax.set_yscale("log", base=2)
+        ax.yaxis.set_major_locator(LogLocator(base=2, numticks=8))
+        ax.yaxis.set_major_formatter(_bytes_formatter())
+        ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.set_ylabel("scratch memory beyond Q, K, V, O")
+    ax.set_title(title, fontsize="medium")
+    ax.grid(True, which="both", alpha=0.3)
+    _legend(ax)
+    return fig
+
+
+def _bytes_formatter():
+    def fmt(v, _pos):
+        for unit, size in (("GiB", 2 ** 30), ("MiB", 2 ** 20), ("KiB", 2 ** 10)):
+            if v >= size:
+                return f"{v / size:.4g} {unit}"
+        return f"{v:.4g} B"
+    return FuncFormatter(fmt)
+
+
+def error_figure(dtype: str, series: Sequence[Series], style: Style) -> Figure:
+    """Relative RMS error and the worst fraction of the error bound against n, for one dtype.
+    Colour is the backend, line style the file, marker the shape: one figure can hold several."""
+    fig = _figure(11.0, 4.8)
+    rms_ax, bound_ax = fig.subplots(1, 2)
+    labels = distinguishing_labels(series, _shape_parts_without_dtype)
+    shape_marker = {}
+    for s in series:
+        shape_marker.setdefault(_shape_parts_without_dtype(s)[0], MARKERS[len(shape_marker) % len(MARKERS)])
+    for i, (s, label) in enumerate(zip(series, labels)):
+        kw = dict(marker=shape_marker[_shape_parts_without_dtype(s)[0]], linestyle=style.linestyle[s.tag],
+                  color=style.colour[s.backend], label=label, **_nested(i))
+        rms = [(p.n, p.rel_rms) for p in s.points if p.rel_rms is not None and p.rel_rms > 0]
+        bound = [(p.n, p.worst_of_bound) for p in s.points if p.worst_of_bound is not None and p.worst_of_bound > 0]
+        if rms:
+            rms_ax.plot(*zip(*rms), **kw)
+        if bound:
+            bound_ax.plot(*zip(*bound), **kw)
+    # The accuracy rule fails an element above 1: the line the right panel is read against.
+    bound_ax.axhline(1.0, color="crimson", linewidth=1, linestyle="--")
+    bound_ax.text(0.01, 1.0, " bound: fails above", color="crimson", fontsize="small", va="bottom",
+                  transform=bound_ax.get_yaxis_transform())
+    ns = [p.n for s in series for p in s.points]
+    for ax, ylabel in ((rms_ax, "relative RMS error √NMSE"), (bound_ax, "worst |o−r| / bound")):
+        _log_n_axis(ax, ns)
+        ax.set_yscale("log")
+        _readable_log_y(ax)
+        ax.set_ylabel(ylabel)
+        ax.grid(True, which="both", alpha=0.3)
+    common = _common_shape(series)
+    fig.suptitle(f"{dtype} error against the fp64 reference" + (f" ({common})" if common else ""), fontsize="medium")
+    _legend(rms_ax)  # one legend: the series are the same in both panels
+    return fig
+
+
+def _common_shape(series: Sequence[Series]) -> str:
+    shapes = {_shape_parts_without_dtype(s)[0] for s in series}
+    return shapes.pop() if len(shapes) == 1 else ""
+
+
+def roofline_figure(device: str, dtype: str, points: Sequence[RooflinePoint], roofs: Sequence[Roof],
+                    style: Style) -> Figure:
+    """TFLOP/s against arithmetic intensity (FLOP per byte of Q, K, V, O), one point per case.
+    Roofs: the same-dtype GEMM peak and, where the context has a bandwidth, the memory slope."""
+    fig = _figure(8.0, 5.2)
+    ax = fig.add_subplot()
+    groups: Dict[tuple, List[RooflinePoint]] = {}
+    for p in points:
+        groups.setdefault((p.backend, p.tag), []).append(p)
+    for (backend, tag), pts in groups.items():
+        ax.scatter([p.intensity for p in pts], [p.tflops for p in pts], color=style.colour[backend],
+                   marker=style.marker[tag], s=28, alpha=0.85, label=f"{backend} [{tag}]" if tag else backend)
+    xs = [p.intensity for p in points]
+    # The x range covers the cases and each ridge point, so every roof shows its knee.
+    ridges = [r.ridge_intensity() for r in roofs if r.ridge_intensity()]
+    lo, hi = min(xs + ridges) / 2, max(xs + ridges) * 2
+    for roof in roofs:
+        _draw_roof(ax, roof, lo, hi, style)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(lo, hi)
+    ax.xaxis.set_major_locator(LogLocator(base=10))
+    ax.set_xlabel("arithmetic intensity (FLOP per byte of Q, K, V, O in storage)")
+    _readable_log_y(ax)
+    ax.set_ylabel("TFLOP/s (median)")
+    ax.set_title(f"roofline: {device}, {dtype}", fontsize="medium")
+    ax.grid(True, which="both", alpha=0.3)
+    _legend(ax, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: points fill every corner
+    return fig
+
+
+def _draw_roof(ax, roof: Roof, lo: float, hi: float, style: Style) -> None:
+    tag = f" [{roof.tag}]" if roof.tag else ""
+    ls = style.linestyle[roof.tag]
+    ridge = roof.ridge_intensity()
+    if roof.bandwidth_gbs:
+        # TFLOP/s = GB/s · FLOP/B / 1000, up to the ridge where the compute roof takes over.
+        end = ridge or hi
+        ax.plot([lo, end], [roof.bandwidth_gbs * x / 1000 for x in (lo, end)], color="0.4", linestyle=ls,
+                linewidth=1.2, label=f"memory roof {roof.bandwidth_gbs:.4g} GB/s{tag}")
+    if roof.peak_tflops:
+        ax.plot([ridge or lo, hi], [roof.peak_tflops] * 2, color="black", linestyle=ls, linewidth=1.2,
+                label=f"{roof.dtype} GEMM peak {roof.peak_tflops:.3g} TFLOP/s{tag}")
+
+
+def save_png(fig: Figure, path: str) -> None:
+    fig.savefig(path, format="png")
+    plt.close(fig)
