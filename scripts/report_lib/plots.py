@@ -27,43 +27,71 @@ class Style:
         self.marker = {t: MARKERS[i % len(MARKERS)] for i, t in enumerate(order)}
 
 
-def _figure(width: float = 7.0, height: float = 4.6) -> Figure:
+# Up to this many legend entries sit inside the axes; more go to the right of them, where they
+# cover no data (a page with several machines easily has twenty series).
+LEGEND_INSIDE_MAX = 5
+
+
+def _figure(entries: int, width: float = 7.0, height: float = 4.6) -> Figure:
+    """A figure sized for its legend: wider when the legend goes outside, taller when it is long."""
+    if entries > LEGEND_INSIDE_MAX:
+        width += 4.0
+        height = max(height, 1.0 + 0.2 * entries)
     return plt.figure(figsize=(width, height), dpi=110, layout="constrained")
 
 
-def _log_n_axis(ax, ns: Sequence[int]) -> None:
-    """Base-2 ticks at the measured lengths: suites step n by powers of two (and 384 = 3·128)."""
+def _legend(ax, entries: int) -> None:
+    if not ax.get_legend_handles_labels()[0]:
+        return
+    if entries > LEGEND_INSIDE_MAX:
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    else:
+        ax.legend(fontsize="small")
+
+
+def _log_n_axis(ax, ns: Sequence[int], max_ticks: int = 9) -> None:
+    """Base-2 axis labelled at the measured lengths, thinned so that labels never collide: a
+    length within a factor 1.6 of the last labelled one (384 after 256) goes unlabelled."""
     ax.set_xscale("log", base=2)
-    ticks = sorted(set(ns))
-    if 0 < len(ticks) <= 12:
+    ticks = []
+    for n in sorted(set(ns)):
+        if not ticks or n >= 1.6 * ticks[-1]:
+            ticks.append(n)
+    stride = -(-len(ticks) // max_ticks)  # ceil: every 2nd, 3rd ... length on a crowded axis
+    ticks = ticks[::stride]
+    if ticks:
         ax.set_xticks(ticks, [str(n) for n in ticks])
         ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("n = sq = skv")
+
+
+def _slope(fit) -> str:
+    return f"slope {round(fit.slope, 2) + 0.0:.2f}"  # + 0.0: a flat series reads 0.00, not -0.00
 
 
 def _nested(i: int) -> dict:
     """Marker size and line width shrinking with the series' index: series with the same values
     (naive and oneDNN both allocate the n×n scores) then show as a dot inside a ring instead of
     one hiding the other."""
-    return dict(markersize=max(3.5, 9.0 - 1.8 * i), linewidth=max(1.0, 2.6 - 0.5 * i))
+    return dict(markersize=max(3.5, 8.0 - 1.5 * i), linewidth=max(1.0, 2.2 - 0.4 * i))
 
 
 def _readable_log_y(ax) -> None:
-    """Plain numbers on a log y axis, and the 2s and 5s labelled too when it spans two decades
-    or less: matplotlib's default then labels a single 10^k and the reader has nothing to read."""
+    """Plain numbers on a log y axis, with enough of them labelled to read a value off: matplotlib
+    labels only powers of ten, so an axis spanning 3e-4 .. 9e-4 would carry no number at all."""
     lo, hi = ax.get_ylim()
-    few_decades = lo > 0 and math.log10(hi / lo) <= 2.0
+    if hi / lo < 3:  # so narrow that no tick may fall inside: widen to a factor 3 around the data
+        mid = math.sqrt(lo * hi)
+        lo, hi = mid / math.sqrt(3), mid * math.sqrt(3)
+        ax.set_ylim(lo, hi)
+    decades = math.log10(hi / lo)
+    labelled = set(range(1, 10)) if decades < 1 else {2, 3, 5} if decades <= 2 else set()
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
 
     def minor(v, _pos):
         mantissa = round(v / 10 ** math.floor(math.log10(v) + 1e-9), 6)
-        return f"{v:g}" if few_decades and mantissa in (2.0, 5.0) else ""
+        return f"{v:g}" if mantissa in labelled else ""
     ax.yaxis.set_minor_formatter(FuncFormatter(minor))
-
-
-def _legend(ax, **kwargs) -> None:
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize="small", **kwargs)
 
 
 def _shape_parts(s: Series) -> List[str]:
@@ -76,11 +104,11 @@ def _shape_parts_without_dtype(s: Series) -> List[str]:
 
 def latency_figure(title: str, series: Sequence[Series], style: Style) -> Figure:
     """Median latency against n on log-log axes; the legend carries each series' fitted slope."""
-    fig = _figure()
+    fig = _figure(len(series))
     ax = fig.add_subplot()
     for i, (s, label) in enumerate(zip(series, distinguishing_labels(series, _shape_parts))):
         fit = s.time_fit()
-        fit_text = f"slope {fit.slope:.2f} (r² {fit.r2:.3f})" if fit else f"{len(s.points)} point(s), no fit"
+        fit_text = f"{_slope(fit)} (r² {fit.r2:.3f})" if fit else f"{len(s.points)} point(s), no fit"
         ax.plot([p.n for p in s.points], [p.p50_ms for p in s.points], marker=style.marker[s.tag],
                 linestyle=style.linestyle[s.tag], color=style.colour[s.backend], label=f"{label}: {fit_text}",
                 **_nested(i))
@@ -90,14 +118,14 @@ def latency_figure(title: str, series: Sequence[Series], style: Style) -> Figure
     ax.set_ylabel("median latency (ms)")
     ax.set_title(title, fontsize="medium")
     ax.grid(True, which="both", alpha=0.3)
-    _legend(ax)
+    _legend(ax, len(series))
     return fig
 
 
 def scratch_figure(title: str, series: Sequence[Series], style: Style) -> Figure:
     """Scratch bytes against n, log-log. A backend that allocates nothing cannot sit on a log
     axis: it is named in the legend with a marker-less entry instead of vanishing."""
-    fig = _figure()
+    fig = _figure(len(series))
     ax = fig.add_subplot()
     drawn = False
     for i, (s, label) in enumerate(zip(series, distinguishing_labels(series, _shape_parts))):
@@ -108,7 +136,7 @@ def scratch_figure(title: str, series: Sequence[Series], style: Style) -> Figure
                     label=f"{label}: {'0 bytes at every n' if recorded else 'not recorded'} (not drawn)")
             continue
         fit = s.scratch_fit()
-        fit_text = f"slope {fit.slope:.2f}" if fit else f"{len(pts)} point(s), no fit"
+        fit_text = _slope(fit) if fit else f"{len(pts)} point(s), no fit"
         ax.plot([p.n for p in pts], [p.scratch_bytes for p in pts], marker=style.marker[s.tag],
                 linestyle=style.linestyle[s.tag], color=style.colour[s.backend], label=f"{label}: {fit_text}",
                 **_nested(i))
@@ -123,7 +151,7 @@ def scratch_figure(title: str, series: Sequence[Series], style: Style) -> Figure
     ax.set_ylabel("scratch memory beyond Q, K, V, O")
     ax.set_title(title, fontsize="medium")
     ax.grid(True, which="both", alpha=0.3)
-    _legend(ax)
+    _legend(ax, len(series))
     return fig
 
 
@@ -139,7 +167,7 @@ def _bytes_formatter():
 def error_figure(dtype: str, series: Sequence[Series], style: Style) -> Figure:
     """Relative RMS error and the worst fraction of the error bound against n, for one dtype.
     Colour is the backend, line style the file, marker the shape: one figure can hold several."""
-    fig = _figure(11.0, 4.8)
+    fig = _figure(len(series), 11.0, 4.8)
     rms_ax, bound_ax = fig.subplots(1, 2)
     labels = distinguishing_labels(series, _shape_parts_without_dtype)
     shape_marker = {}
@@ -160,14 +188,15 @@ def error_figure(dtype: str, series: Sequence[Series], style: Style) -> Figure:
                   transform=bound_ax.get_yaxis_transform())
     ns = [p.n for s in series for p in s.points]
     for ax, ylabel in ((rms_ax, "relative RMS error √NMSE"), (bound_ax, "worst |o−r| / bound")):
-        _log_n_axis(ax, ns)
+        _log_n_axis(ax, ns, max_ticks=7)
         ax.set_yscale("log")
         _readable_log_y(ax)
         ax.set_ylabel(ylabel)
         ax.grid(True, which="both", alpha=0.3)
     common = _common_shape(series)
     fig.suptitle(f"{dtype} error against the fp64 reference" + (f" ({common})" if common else ""), fontsize="medium")
-    _legend(rms_ax)  # one legend: the series are the same in both panels
+    # One legend, right of the right panel: the series are the same in both.
+    _legend(bound_ax, len(series))
     return fig
 
 
@@ -180,11 +209,13 @@ def roofline_figure(device: str, dtype: str, points: Sequence[RooflinePoint], ro
                     style: Style) -> Figure:
     """TFLOP/s against arithmetic intensity (FLOP per byte of Q, K, V, O), one point per case.
     Roofs: the same-dtype GEMM peak and, where the context has a bandwidth, the memory slope."""
-    fig = _figure(8.0, 5.2)
-    ax = fig.add_subplot()
     groups: Dict[tuple, List[RooflinePoint]] = {}
     for p in points:
         groups.setdefault((p.backend, p.tag), []).append(p)
+    # The legend always goes outside: the points fill every corner of a roofline.
+    entries = max(LEGEND_INSIDE_MAX + 1, len(groups) + sum(bool(r.peak_tflops) + bool(r.bandwidth_gbs) for r in roofs))
+    fig = _figure(entries, 4.0, 5.2)
+    ax = fig.add_subplot()
     for (backend, tag), pts in groups.items():
         ax.scatter([p.intensity for p in pts], [p.tflops for p in pts], color=style.colour[backend],
                    marker=style.marker[tag], s=28, alpha=0.85, label=f"{backend} [{tag}]" if tag else backend)
@@ -203,7 +234,7 @@ def roofline_figure(device: str, dtype: str, points: Sequence[RooflinePoint], ro
     ax.set_ylabel("TFLOP/s (median)")
     ax.set_title(f"roofline: {device}, {dtype}", fontsize="medium")
     ax.grid(True, which="both", alpha=0.3)
-    _legend(ax, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: points fill every corner
+    _legend(ax, entries)
     return fig
 
 

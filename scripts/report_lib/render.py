@@ -32,9 +32,11 @@ def _png(fig) -> bytes:
 
 
 def scaling_plots(series: Sequence[Series], style: plots.Style, name: _Namer) -> List[Plot]:
-    """Latency and scratch against n for every shape where some backend has enough lengths to fit."""
+    """Latency and scratch against n for every shape where some backend has enough lengths to fit.
+    A single length is no line: those cases are in the tables and on the roofline only."""
+    lines = [s for s in series if len(s.points) >= 2]
     out = []
-    for shape, group in group_by(series, lambda s: s.shape_label).items():
+    for shape, group in group_by(lines, lambda s: s.shape_label).items():
         if not any(s.time_fit() for s in group):
             continue
         out.append(Plot(name(f"latency_{slug(shape)}"), _png(plots.latency_figure(shape, group, style)),
@@ -45,12 +47,11 @@ def scaling_plots(series: Sequence[Series], style: plots.Style, name: _Namer) ->
 
 
 def error_plots(series: Sequence[Series], style: plots.Style, name: _Namer) -> List[Plot]:
-    """One figure per dtype, where some series has an error figure at two lengths or more."""
+    """One figure per dtype, of the series with error figures at two lengths or more."""
     out = []
-    with_error = [s for s in series if any(p.rel_rms is not None or p.worst_of_bound is not None for p in s.points)]
-    for dtype, group in group_by(with_error, lambda s: s.shape.dtype).items():
-        if max(len(s.points) for s in group) < 2:
-            continue
+    lines = [s for s in series
+             if sum(p.rel_rms is not None or p.worst_of_bound is not None for p in s.points) >= 2]
+    for dtype, group in group_by(lines, lambda s: s.shape.dtype).items():
         out.append(Plot(name(f"error_{slug(dtype)}"), _png(plots.error_figure(dtype, group, style)),
                         f"{dtype}: relative RMS error and worst fraction of the bound against n"))
     return out
@@ -62,10 +63,13 @@ def roofline_plots(files: Sequence[ResultsFile], tags: Sequence[str], style: plo
         present = set(p.tag for p in points)
         roofs = [roof_of(f, t, device, dtype) for f, t in zip(files, tags) if t in present]
         fig = plots.roofline_figure(device, dtype, points, roofs, style)
-        missing = [r.tag or "this file" for r in roofs if not r.bandwidth_gbs]
         caption = f"roofline, {device} {dtype}: {len(points)} measured cases"
-        if missing:
-            caption += "; no memory roof (no bandwidth_%s_gbs in the context of %s)" % (device, ", ".join(missing))
+        no_peak = [r.tag or "this file" for r in roofs if not r.peak_tflops]
+        if no_peak:
+            caption += f"; no compute roof (no {dtype} calibration GEMM in {', '.join(no_peak)})"
+        no_bandwidth = [r.tag or "this file" for r in roofs if not r.bandwidth_gbs]
+        if no_bandwidth:
+            caption += f"; no memory roof (no bandwidth_{device}_gbs in {', '.join(no_bandwidth)})"
         out.append(Plot(name(f"roofline_{slug(device)}_{slug(dtype)}"), _png(fig), caption))
     return out
 
