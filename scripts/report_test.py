@@ -109,7 +109,7 @@ def synthetic_v2():
         entries += v2_entries("blocked_cpu", spec(n, "bf16"), [3e-4 * n ** 1.5] * 8, nmse=1e-5, worst=0.3)
     entries.append(skip_entry("onednn", spec(256), "no f16 matmul on this CPU"))
     entries += v2_entries("blocked_cpu", spec(4096, sq=1), [0.5] * 8)
-    return v2_doc(entries, bandwidth_cpu_gbs=50.0)
+    return v2_doc(entries, bandwidth_cpu_gbs=50.0, naive_device="cpu", blocked_cpu_device="cpu", onednn_device="cpu")
 
 
 def measured_cases(doc):
@@ -249,6 +249,16 @@ class FigureTest(unittest.TestCase):
             # The f32 peak is in the context; bf16 has none and is never held to the f32 one.
             self.assertEqual("f32 GEMM peak 0.5 TFLOP/s" in labels, dtype == "f32", labels)
         self.assertEqual(drawn, len(measured_cases(self.doc)))
+
+    def test_a_device_is_read_never_guessed(self):
+        doc = synthetic_v2()
+        doc["context"]["naive_device"] = "gpu"
+        del doc["context"]["blocked_cpu_device"]  # a peer script's file may not say
+        groups = roofline_points([parse_results(doc, "x.json")], [""])
+        self.assertEqual(set(groups), {("gpu", "f32"), ("device not recorded", "f32"),
+                                       ("device not recorded", "bf16")})
+        v1 = parse_results(v1_doc("naive", NS, lambda n: 1.0), "v1.json")  # version 1: CPU only
+        self.assertEqual(set(roofline_points([v1], [""])), {("cpu", "f32")})
 
     def test_several_files_are_told_apart_by_tag(self):
         tags = file_tags(["/a/m1/run.json", "/a/m2/run.json"])

@@ -84,9 +84,11 @@ def context_html(c: Context) -> str:
 
 
 def page_html(title: str, contexts: Sequence[Context], sections: Sequence[Tuple[str, Sequence[Item]]]) -> str:
-    body = [f"<h1>{e(title)}</h1>", "<h2>Files</h2>"] + [context_html(c) for c in contexts]
-    for heading, items in sections:
-        body.append(f"<h2>{e(heading)}</h2>")
+    anchors = [f"s{i}" for i in range(len(sections))]
+    toc = "".join(f'<li><a href="#{a}">{e(h)}</a></li>' for a, (h, _) in zip(anchors, sections))
+    body = [f"<h1>{e(title)}</h1>", f"<ul>{toc}</ul>", "<h2>Files</h2>"] + [context_html(c) for c in contexts]
+    for anchor, (heading, items) in zip(anchors, sections):
+        body.append(f'<h2 id="{anchor}">{e(heading)}</h2>')
         body.extend(item_html(i) for i in items)
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{e(title)}</title><style>{CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")

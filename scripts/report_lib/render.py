@@ -64,6 +64,9 @@ def roofline_plots(files: Sequence[ResultsFile], tags: Sequence[str], style: plo
         roofs = [roof_of(f, t, device, dtype) for f, t in zip(files, tags) if t in present]
         fig = plots.roofline_figure(device, dtype, points, roofs, style)
         caption = f"roofline, {device} {dtype}: {len(points)} measured cases"
+        for r in roofs:
+            if r.peak_what:
+                caption += f"; compute roof{' of ' + r.tag if r.tag else ''}: {r.peak_what}"
         no_peak = [r.tag or "this file" for r in roofs if not r.peak_tflops]
         if no_peak:
             caption += f"; no compute roof (no {dtype} calibration GEMM in {', '.join(no_peak)})"
@@ -91,7 +94,8 @@ def render(files: Sequence[ResultsFile], out_dir: str, title: str = "sdpa-bench 
     for f, tag in zip(files, tags):
         own = [s for s in series if s.tag == tag]
         sections.append((f"Tables: {tag or f.path}", file_tables(f, own)))
-    contexts = [Context(path=f.path, tag=t, version=f.format_version, lines=context_lines(f)) for f, t in zip(files, tags)]
+    contexts = [Context(path=f.path, tag=t, version=f.format_version, lines=context_lines(f))
+                for f, t in zip(files, tags)]
 
     os.makedirs(out_dir, exist_ok=True)
     written = []

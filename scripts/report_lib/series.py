@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .problem import Problem, try_parse
-from .results import Case, ResultsFile
+from .results import ResultsFile
 from .stats import PowerFit, fit_power_law
 
 
@@ -69,7 +69,7 @@ def n_series(files: Sequence[ResultsFile], tags: Sequence[str]) -> List[Series]:
     for f, tag in zip(files, tags):
         for c in f.cases:
             p = try_parse(c.problem)
-            if p is None or not p.is_square() or not c.measured or c.p50_ms <= 0:
+            if p is None or not p.is_square() or not c.measured or not c.p50_ms > 0:  # NaN too
                 continue
             shape = _without_length(p)
             s = by_key.setdefault((tag, c.backend, shape), Series(tag=tag, backend=c.backend, shape=shape))
@@ -112,7 +112,6 @@ def distinguishing_labels(series: Sequence[Series], parts) -> List[str]:
 class RooflinePoint:
     tag: str
     backend: str
-    problem: str
     intensity: float  # FLOP per byte of Q, K, V and O in storage
     tflops: float
 
@@ -133,8 +132,9 @@ class Roof:
 
 
 def device_of(f: ResultsFile, backend: str) -> str:
-    """The backend's device class; files before version 2 ran CPU backends only."""
-    return f.context_text(f"{backend}_device") or "cpu"
+    """The backend's device class. Version 1 files ran CPU backends only; a version 2 file without
+    it (a peer script's) is not guessed onto the CPU's roofline."""
+    return f.context_text(f"{backend}_device") or ("cpu" if f.format_version == 1 else "device not recorded")
 
 
 def roofline_points(files: Sequence[ResultsFile], tags: Sequence[str]) -> Dict[Tuple[str, str], List[RooflinePoint]]:
@@ -143,13 +143,14 @@ def roofline_points(files: Sequence[ResultsFile], tags: Sequence[str]) -> Dict[T
     for f, tag in zip(files, tags):
         for c in f.cases:
             p = try_parse(c.problem)
-            if p is None or not c.measured or c.p50_ms <= 0:
+            if p is None or not c.measured or not c.p50_ms > 0:  # NaN too
                 continue
             flops = c.counter("flops") or p.flops()
             tflops = c.counter("tflops") or flops / (c.p50_ms * 1e-3) / 1e12
+            if not tflops > 0:
+                continue
             out.setdefault((device_of(f, c.backend), p.dtype), []).append(
-                RooflinePoint(tag=tag, backend=c.backend, problem=p.short_label(),
-                              intensity=flops / p.io_bytes(), tflops=tflops))
+                RooflinePoint(tag=tag, backend=c.backend, intensity=flops / p.io_bytes(), tflops=tflops))
     return out
 
 
