@@ -27,7 +27,7 @@ from report_lib.problem import parse_problem  # noqa: E402
 from report_lib.results import ResultsError, load_results, parse_results  # noqa: E402
 from report_lib.series import file_tags, n_series, roof_of, roofline_points  # noqa: E402
 from report_lib.stats import early_stopping_percentile, fit_power_law, min_samples_for_percentile  # noqa: E402
-from report_lib.tables import accuracy_table, latency_table, throughput_table  # noqa: E402
+from report_lib.tables import accuracy_table, latency_table, scaling_table, throughput_table  # noqa: E402
 
 REPORT = os.path.join(HERE, "report")
 NS = (256, 512, 1024, 2048)
@@ -294,6 +294,44 @@ class TableTest(unittest.TestCase):
         speedup = throughput_table(f).rows[0][2].text
         self.assertTrue(speedup.endswith(f" {4.0 / sorted(samples)[32]:.1f}x"), speedup)
         self.assertEqual(accuracy_table(f).rows[0][1].text, "0.01; 1.0e-06")
+
+
+def markdown_tables(text):
+    """The |-tables of `sdpa-bench report`, as lists of rows without the header and rule."""
+    tables, current = [], None
+    for line in text.splitlines():
+        if not line.startswith("|"):
+            current = None
+            continue
+        if current is None:
+            current = []
+            tables.append(current)
+        elif not set(line) <= set("|-: "):
+            current.append([c.strip() for c in line.strip().strip("|").split("|")])
+    return tables
+
+
+class SameAsTextReportTest(TempDir):
+    """The page's pivots against the C++ text report's, cell for cell, where CTest says where the
+    binary is (SDPA_BENCH_EXE): two implementations of one set of rules must not drift apart."""
+
+    def test_pivot_cells_equal_the_text_reports(self):
+        exe = os.environ.get("SDPA_BENCH_EXE", "")
+        if not os.access(exe, os.X_OK):
+            self.skipTest("SDPA_BENCH_EXE is not set to the sdpa-bench binary (CTest sets it)")
+        doc = synthetic_v2()
+        doc["benchmarks"] += v2_entries("onednn", spec(512), [0.3 + i / 1000 for i in range(500)], nmse=2e-13)
+        path = self.write("same.json", doc)
+        text = subprocess.run([exe, "report", path], capture_output=True, text=True, check=True).stdout
+        f = load_results(path)
+        ours = [latency_table(f), throughput_table(f), accuracy_table(f), scaling_table(n_series([f], [""]))]
+        theirs = markdown_tables(text)
+        self.assertEqual(len(theirs), len(ours))
+        for table, rows in zip(ours, theirs):
+            mine = [[c.text for c in row] for row in table.rows]
+            if table.title.startswith("O(n"):  # the text report orders its fits by name
+                mine, rows = sorted(mine), sorted(rows)
+            self.assertEqual(mine, rows, table.title)
 
 
 class CommandTest(TempDir):
