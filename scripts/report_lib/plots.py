@@ -71,10 +71,11 @@ def _slope(fit) -> str:
 
 
 def _nested(i: int) -> dict:
-    """Marker size and line width shrinking with the series' index: series with the same values
-    (naive and oneDNN both allocate the n×n scores) then show as a dot inside a ring instead of
-    one hiding the other."""
-    return dict(markersize=max(3.5, 8.0 - 1.5 * i), linewidth=max(1.0, 2.2 - 0.4 * i))
+    """Hollow markers shrinking with the series' index: series with the same values (naive and
+    oneDNN both allocate the n×n scores) then show as concentric rings, one per colour, instead of
+    the last one drawn hiding the others."""
+    return dict(markersize=max(3.0, 11.0 - 2.5 * i), markerfacecolor="none", markeredgewidth=1.6,
+                linewidth=max(1.0, 2.0 - 0.3 * i))
 
 
 def _readable_log_y(ax) -> None:
