@@ -52,6 +52,7 @@ void add_case_fields(json& e, const CaseResult& r) {
     e["checked_elems"] = r.accuracy.checked_elems;
     e["tol_abs"] = r.accuracy.tol.abs;
     e["tol_rel"] = r.accuracy.tol.rel;
+    e["tol_logit"] = r.accuracy.tol.logit;
     e["pass"] = r.status == CaseStatus::pass ? 1 : 0;
     e["rows_checked"] = r.reference_rows_checked;
     e["rows_total"] = r.reference_rows_total;
