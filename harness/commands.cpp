@@ -234,6 +234,12 @@ int cmd_run(const Selection& sel, const RunOptions& opts) {
       cal.from_library = c.value("from_library", false);
       peaks.all.push_back(cal);
     }
+    for (const auto& [key, value] : first->items()) {
+      const std::string pre = "bandwidth_", post = "_gbs";
+      if (key.rfind(pre, 0) == 0 && key.size() > pre.size() + post.size() && value.is_number()) {
+        peaks.bandwidth_gbs[key.substr(pre.size(), key.size() - pre.size() - post.size())] = value.get<double>();
+      }
+    }
   } else if (!opts.no_calibration) {
     peaks = calibrate(selected, std::cerr);
   }

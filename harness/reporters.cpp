@@ -120,12 +120,15 @@ void ProgressReporter::case_finished(const CaseResult& r, const ProblemData& dat
 }
 
 void ResultsReporter::case_finished(const CaseResult& r, const ProblemData&) {
-  double peak = 0;
+  Roofs roofs;
   for (const auto& b : selected_.backends) {
     if (b->name() != r.backend) continue;
-    if (const Calibration* c = peaks_.best(b->device_class(), r.problem.dtype)) peak = c->tflops;
+    if (const Calibration* c = peaks_.best(b->device_class(), r.problem.dtype)) roofs.gemm_tflops = c->tflops;
+    if (auto it = peaks_.bandwidth_gbs.find(b->device_class()); it != peaks_.bandwidth_gbs.end()) {
+      roofs.bandwidth_gbs = it->second;
+    }
   }
-  writer_.append(case_entries(r, peak));
+  writer_.append(case_entries(r, roofs));
 }
 
 void DumpReporter::case_finished(const CaseResult& r, const ProblemData& data) {
