@@ -200,6 +200,45 @@ TEST(Cli, IsolationTurnsACrashAndAHangIntoFailedCasesAndGoesOn) {
   EXPECT_EQ(run("check --backend fault_crash --problem sq=4").code, 2);
 }
 
+TEST(Cli, ServerAndOfflineScenariosAreRecorded) {
+  const fs::path dir = temp_dir("scenarios");
+  const std::string server = (dir / "server.json").string(), offline = (dir / "offline.json").string();
+  Result r = run("run --backend naive --problem sq=16,d=8 --policy quick --no-calibration --scenario server --qps 50 "
+                 "--out " + server);
+  ASSERT_EQ(r.code, 0) << r.out;
+  std::ifstream in(server);
+  nlohmann::json j = nlohmann::json::parse(in);
+  EXPECT_EQ(j["context"]["scenario"], "server");
+  bool seen = false;
+  for (const auto& e : j["benchmarks"]) {
+    if (e.value("aggregate_name", "") != "median") continue;
+    seen = true;
+    EXPECT_EQ(e["scenario"], "server");
+    EXPECT_EQ(e["offered_qps"], 50.0);
+    // Poisson arrivals at 50/s for a sub-millisecond query: the server keeps up.
+    EXPECT_GT(e["achieved_qps"].get<double>(), 15.0) << e.dump();
+    EXPECT_LT(e["achieved_qps"].get<double>(), 150.0) << e.dump();
+  }
+  EXPECT_TRUE(seen);
+  EXPECT_EQ(run("run --backend naive --problem sq=16,d=8 --scenario server --out " + server + ".x").code, 2);
+  EXPECT_EQ(run("run --backend naive --problem sq=16,d=8 --qps 5 --out " + server + ".y").code, 2);
+
+  r = run("run --backend naive --problem b=1,hq=1,sq=8,d=8,mask=kvlen:5 --policy quick --no-calibration "
+          "--scenario offline --out " + offline);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("### Offline throughput"), std::string::npos) << r.out;
+  std::ifstream in2(offline);
+  j = nlohmann::json::parse(in2);
+  for (const auto& e : j["benchmarks"]) {
+    if (e.value("aggregate_name", "") != "median") continue;
+    const int64_t batch = e["queries_per_batch"];
+    EXPECT_GE(batch, 1);
+    // The case is the batch that ran: b and the kvlen list grow with it.
+    EXPECT_NE(e["problem"].get<std::string>().find("b=" + std::to_string(batch) + ","), std::string::npos) << e.dump();
+    EXPECT_GT(e["queries_per_s"].get<double>(), 0);
+  }
+}
+
 TEST(Cli, ARunWhereNothingCanRunIsNotAPass) {
   // A backend folder that is not built, or built without its device, runs nothing: say so.
   Result r = run("check --backend cudnn --problem sq=16,d=64,dtype=f16");

@@ -187,6 +187,15 @@ int cmd_run(const Selection& sel, const RunOptions& opts) {
   StoppingPolicy policy = stopping_policy(opts.policy);
   if (opts.min_samples > 0) policy.min_samples = opts.min_samples;
   policy.cold = opts.cold;
+  if (opts.scenario == "server") {
+    if ((opts.server_qps > 0) == (opts.server_p99_ms > 0)) {
+      throw SpecError("--scenario server: give either --qps RATE or --server-p99-ms BOUND");
+    }
+    policy.server_qps = opts.server_qps;
+    policy.server_p99_bound_ms = opts.server_p99_ms;
+  } else if (opts.server_qps > 0 || opts.server_p99_ms > 0) {
+    throw SpecError("--qps and --server-p99-ms belong to --scenario server");
+  }
 
   const std::string out = opts.out.empty() ? default_out(sel) : opts.out;
   const bool journal = fs::exists(out + ".partial.jsonl");
@@ -211,6 +220,14 @@ int cmd_run(const Selection& sel, const RunOptions& opts) {
 
   json context = base_context("run");
   context["stopping_policy"] = policy.name + (policy.cold ? " (cold caches)" : " (hot caches)");
+  context["scenario"] = opts.scenario;
+  if (opts.scenario == "server") {
+    context["scenario_rule"] =
+        opts.server_qps > 0 ? "Poisson arrivals at " + std::to_string(opts.server_qps) + " queries/s; latency = "
+                                  "completion - arrival, queueing included"
+                            : "the highest Poisson arrival rate whose p99 latency stays under " +
+                                  std::to_string(opts.server_p99_ms) + " ms (bisection), then measured at it";
+  }
   context["timing"] =
       "real_time: device clock where the backend has one (kernel time), else wall; cpu_time: wall clock of the "
       "host call to completion (end-to-end latency)";
@@ -256,6 +273,8 @@ int cmd_run(const Selection& sel, const RunOptions& opts) {
   options.policy = &policy;
   options.reference_budget_flops = kRunReferenceFlops;
   options.already_done = [&](const Backend& b, const Problem& p) { return writer.done(case_name(b.name(), p)); };
+  options.offline = opts.scenario == "offline";
+  if (options.offline && opts.isolate) throw SpecError("--scenario offline and --isolate: not together (yet)");
   if (opts.isolate) {
     // The child's own limits (budget, max time) plus room for inputs, reference and set-up.
     const double timeout = opts.case_timeout_s > 0 ? opts.case_timeout_s

@@ -19,6 +19,9 @@ struct RunOptions {
   bool no_calibration = false;
   bool isolate = false;
   double case_timeout_s = 0;  // 0: from the policy
+  std::string scenario = "single-stream";  // MLPerf's: single-stream, server, offline
+  double server_qps = 0;
+  double server_p99_ms = 0;
 };
 
 struct CheckOptions {

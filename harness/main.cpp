@@ -57,6 +57,15 @@ int main(int argc, char** argv) {
   run->add_flag("--fresh", run_opts.fresh, "Start over instead of resuming a killed run's journal");
   run->add_flag("--force", run_opts.force, "Replace a finished results file at --out");
   run->add_flag("--no-calibration", run_opts.no_calibration, "Skip the calibration GEMMs");
+  run->add_option("--scenario", run_opts.scenario,
+                  "MLPerf scenario: single-stream (one query at a time), server (Poisson arrivals), offline "
+                  "(queries batched along b for the best throughput)")
+      ->check(CLI::IsMember({"single-stream", "server", "offline"}));
+  run->add_option("--qps", run_opts.server_qps, "Server scenario: the arrival rate (queries/s)")
+      ->check(CLI::PositiveNumber);
+  run->add_option("--server-p99-ms", run_opts.server_p99_ms,
+                  "Server scenario: search the highest rate whose p99 latency stays under this bound")
+      ->check(CLI::PositiveNumber);
   run->add_flag("--isolate", run_opts.isolate, "Run each case in a child process (a crash or hang costs one case)");
   run->add_option("--case-timeout", run_opts.case_timeout_s,
                   "Seconds per isolated case (default: the policy's budget + max time + 120)")

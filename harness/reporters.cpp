@@ -103,7 +103,7 @@ void ProgressReporter::case_finished(const CaseResult& r, const ProblemData& dat
   if (r.measurement) {
     const Summary s = summarize(r.measurement->primary());
     std::snprintf(buf, sizeof buf, "%s p50 %.4g ms, %.3g TFLOP/s, %zu samples", std::string(to_string(r.status)).c_str(),
-                  s.p50, data.problem.flops() / (s.p50 * 1e-3) / 1e12, r.measurement->primary().size());
+                  s.p50, r.problem.flops() / (s.p50 * 1e-3) / 1e12, r.measurement->primary().size());
     err_ << buf;
   } else {
     err_ << to_string(r.status) << ": " << r.reason;

@@ -141,6 +141,15 @@ json case_entries(const CaseResult& r, const Roofs& roofs) {
     if (std::string(agg) != "stddev") add_counters(e, r, dev.*field, roofs);
     e["device_clock"] = !m.device_ms.empty();
     e["stopped_because"] = m.stopped_because;
+    e["scenario"] = m.scenario;
+    if (m.scenario == "offline" && dev.*field > 0) {
+      e["queries_per_batch"] = m.queries_per_batch;
+      e["queries_per_s"] = num(static_cast<double>(m.queries_per_batch) / (dev.*field * 1e-3));
+    }
+    if (m.scenario == "server") {
+      e["offered_qps"] = num(m.offered_qps);
+      e["achieved_qps"] = num(m.achieved_qps);
+    }
     add_case_fields(e, r);
     if (std::string(agg) == "median") {
       // Every sample, compactly: the gate's rank test and the percentiles are computed from them.

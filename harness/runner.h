@@ -34,6 +34,8 @@ struct RunnerOptions {
   std::function<bool(const Backend&, const Problem&)> already_done;
   // --isolate: each case in a child process (which computes its own inputs and reference).
   std::optional<IsolationOptions> isolate;
+  // MLPerf's offline scenario: each case searches its best batch (run_offline_case).
+  bool offline = false;
 };
 
 // Refuses (SpecError, exit 2) a problem whose inputs, output and fp64 reference would not fit
