@@ -45,7 +45,7 @@ expect "pass" "$tmp/check.txt"
 
 # The bundled tools work from the bundle too (NumPy permitting).
 if scrubbed python3 -c 'import numpy' 2>/dev/null; then
-  scrubbed "$b/run" dump --backend naive --problem sq=16,d=8,dtype=f16 "$tmp/dump" > /dev/null 2>&1 || fail "run dump"
+  scrubbed "$b/run" dump --backend naive --problem sq=16,d=8,dtype=f16 "$tmp/dump" > "$tmp/dump.txt" 2>&1 || { cat "$tmp/dump.txt"; fail "run dump"; }
   scrubbed python3 "$b/scripts/verify_dump.py" "$tmp/dump" > /dev/null || fail "verify_dump.py on the bundle's dump"
 fi
 
@@ -75,4 +75,13 @@ expect "starting bin/sdpa-bench-portable instead" "$tmp/no-gpu.txt"
 expect "cudnn: disabled by SDPA_WITH_CUDNN=OFF" "$tmp/no-gpu.txt"
 hidden "$b/run" check --suite smoke --backend naive --backend blocked_cpu > "$tmp/no-gpu-check.txt" 2>&1 \
   || { cat "$tmp/no-gpu-check.txt"; fail "the CPU backends did not run with the GPU libraries hidden"; }
+# PyTorch's nvidia-* wheels in a Python's site-packages are found, where such an install exists
+# here (a venv that links them in stands for the target's PyTorch).
+nvidia="$(ls -d "$ROOT"/.deps/*/lib/python3*/site-packages/nvidia 2>/dev/null | sed -n 1p)"
+if [ -n "$nvidia" ] && [ -d "$nvidia/cudnn/lib" ] && python3 -m venv --without-pip "$tmp/venv" 2>/dev/null; then
+  ln -s "$nvidia" "$(echo "$tmp"/venv/lib/python3*/site-packages)/nvidia"
+  onednn_env+=(SDPA_PYTHON="$tmp/venv/bin/python3")
+  hidden "$b/run" list > "$tmp/torch.txt" 2>&1 || { cat "$tmp/torch.txt"; fail "run list with PyTorch's CUDA wheels"; }
+  expect "found: libcudnn.so.9 (cuDNN) => $tmp/venv/lib/" "$tmp/torch.txt"
+fi
 echo "bundle_test: ok ($((size / 1024)) KiB)"
