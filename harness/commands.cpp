@@ -96,6 +96,14 @@ void print_left_out(const SelectedBackends& selected) {
             << ". Include everything with --backend all.\n";
 }
 
+// What an isolated child needs besides its backend and problem.
+std::vector<std::string> child_selection_args(const Selection& sel) {
+  std::vector<std::string> args;
+  if (sel.threads > 0) args.insert(args.end(), {"--threads", std::to_string(sel.threads)});
+  if (!sel.vulkan_device.empty()) args.insert(args.end(), {"--vulkan-device", sel.vulkan_device});
+  return args;
+}
+
 // Exit 1 when nothing could run: every selected backend unavailable or not built.
 bool nothing_ran(const SelectedBackends& selected) {
   for (const auto& b : selected.backends) {
@@ -150,6 +158,10 @@ int cmd_check(const Selection& sel, const CheckOptions& opts) {
   if (!opts.json_out.empty()) reporters.push_back(&json_out.emplace(opts.json_out));
   RunnerOptions options;
   options.reference_budget_flops = kCheckReferenceFlops;
+  if (opts.isolate) {
+    options.isolate = IsolationOptions{opts.case_timeout_s > 0 ? opts.case_timeout_s : 600.0, false,
+                                       child_selection_args(sel)};
+  }
   run_cases(problems, selected, options, reporters);
 
   if (json_out) {
@@ -238,6 +250,17 @@ int cmd_run(const Selection& sel, const RunOptions& opts) {
   options.policy = &policy;
   options.reference_budget_flops = kRunReferenceFlops;
   options.already_done = [&](const Backend& b, const Problem& p) { return writer.done(case_name(b.name(), p)); };
+  if (opts.isolate) {
+    // The child's own limits (budget, max time) plus room for inputs, reference and set-up.
+    const double timeout = opts.case_timeout_s > 0 ? opts.case_timeout_s
+                                                   : policy.case_budget_s + policy.max_time_s + 120.0;
+    std::vector<std::string> args = child_selection_args(sel);
+    args.insert(args.end(), {"--policy", policy.name});
+    if (opts.min_samples > 0) args.insert(args.end(), {"--min-samples", std::to_string(opts.min_samples)});
+    if (opts.cold) args.push_back("--cold");
+    options.isolate = IsolationOptions{timeout, true, args};
+    context["isolation"] = "each case in a child process, limit " + std::to_string(int(timeout)) + " s";
+  }
   run_cases(problems, selected, options, {&progress, &results});
 
   // The run measures its own noise: the same GEMMs again at the end. A machine that changed

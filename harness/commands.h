@@ -17,12 +17,16 @@ struct RunOptions {
   bool fresh = false;  // ignore a journal left by a killed run
   bool force = false;  // overwrite a finished results file
   bool no_calibration = false;
+  bool isolate = false;
+  double case_timeout_s = 0;  // 0: from the policy
 };
 
 struct CheckOptions {
   std::string json_out;
   bool verbose = false;
   bool allow_unavailable = false;  // exit 0 even when no selected backend could run at all
+  bool isolate = false;
+  double case_timeout_s = 0;  // 0: 600 s
 };
 
 int cmd_list(const Selection& sel);

@@ -44,6 +44,9 @@ int main(int argc, char** argv) {
   check->add_flag("--verbose,-v", check_opts.verbose, "Print the worst elements of every case");
   check->add_flag("--allow-unavailable", check_opts.allow_unavailable,
                   "Exit 0 even when no selected backend can run here");
+  check->add_flag("--isolate", check_opts.isolate, "Run each case in a child process (a crash or hang costs one case)");
+  check->add_option("--case-timeout", check_opts.case_timeout_s, "Seconds per isolated case (default 600)")
+      ->check(CLI::PositiveNumber);
   auto* run = app.add_subcommand("run", "Benchmark: measure, check, write a results file, print the tables");
   add_selection(run, true);
   run->add_option("--out,-o", run_opts.out, "Results file (default results/<machine>/<suite>-<date>.json)");
@@ -55,6 +58,10 @@ int main(int argc, char** argv) {
   run->add_flag("--fresh", run_opts.fresh, "Start over instead of resuming a killed run's journal");
   run->add_flag("--force", run_opts.force, "Replace a finished results file at --out");
   run->add_flag("--no-calibration", run_opts.no_calibration, "Skip the calibration GEMMs");
+  run->add_flag("--isolate", run_opts.isolate, "Run each case in a child process (a crash or hang costs one case)");
+  run->add_option("--case-timeout", run_opts.case_timeout_s,
+                  "Seconds per isolated case (default: the policy's budget + max time + 120)")
+      ->check(CLI::PositiveNumber);
   auto* dump = app.add_subcommand("dump", "Write q.npy k.npy v.npy out.npy ref.npy for one backend and problem");
   add_selection(dump, true);
   dump->add_option("dir", dump_dir, "Output folder")->required();

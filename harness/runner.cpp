@@ -32,12 +32,15 @@ std::size_t run_cases(const std::vector<Problem>& problems, SelectedBackends& se
       todo.push_back(b.get());
     }
     if (todo.empty()) continue;
-    // Inputs and the oracle are computed once per problem and shared by every backend.
-    const ProblemData data = make_problem_data(p, options.reference_budget_flops);
+    // Inputs and the oracle are computed once per problem and shared by every backend (an
+    // isolated case computes its own in the child).
+    const ProblemData data =
+        options.isolate ? ProblemData{p, {}, {}} : make_problem_data(p, options.reference_budget_flops);
     for (Backend* b : todo) {
       ++index;
       for (Reporter* r : reporters) r->case_started(*b, p, index, total);
-      const CaseResult result = run_case(*b, data, options.policy, options.keep_output);
+      const CaseResult result = options.isolate ? run_case_isolated(b->name(), p, *options.isolate)
+                                                : run_case(*b, data, options.policy, options.keep_output);
       ++ran;
       for (Reporter* r : reporters) r->case_finished(result, data);
     }
