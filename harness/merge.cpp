@@ -139,7 +139,7 @@ std::vector<std::string> machine_class_keys(const std::vector<json>& contexts) {
     for (const auto& [key, value] : c.items()) {
       // <backend>_device: the device class ("cpu", "cuda:0") or, for Vulkan, the device's name;
       // <backend>_cuda_device: the GPU's name.
-      if (ends_with(key, "_device") && key != "vulkan_device_index") keys.insert(key);
+      if (ends_with(key, "_device")) keys.insert(key);
     }
   }
   return {keys.begin(), keys.end()};
