@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "harness/commands.h"
+#include "harness/merge_cli.h"
 #include "harness/suite.h"
 
 int main(int argc, char** argv) {
@@ -75,6 +76,7 @@ int main(int argc, char** argv) {
   dump->add_option("dir", dump_dir, "Output folder")->required();
   auto* report = app.add_subcommand("report", "Tables from results files; several files: a hardware comparison");
   report->add_option("files", report_files, "Results files")->required()->check(CLI::ExistingFile);
+  sdpa::add_merge_command(app);  // merge runs from its own callback and exits with its code
 
   try {
     app.parse(argc, argv);
