@@ -68,15 +68,11 @@ inline dnnl::memory::data_type memory_type(DType dtype) {
   }
 }
 
-// The output of a kernel in its storage type, widened to fp64 for the accuracy check.
-inline std::vector<double> widen(DType dtype, const std::vector<float>& f32,
-                                 const std::vector<uint16_t>& bits16) {
-  if (dtype == DType::f32) return {f32.begin(), f32.end()};
-  std::vector<double> out(bits16.size());
-  for (std::size_t i = 0; i < bits16.size(); ++i) {
-    out[i] = dtype == DType::f16 ? f16_bits_to_f32(bits16[i]) : bf16_bits_to_f32(bits16[i]);
-  }
-  return out;
+// Gives a vector's storage back. `v = {}` does not: it picks operator=(initializer_list), which
+// keeps the capacity.
+template <class T>
+void free_storage(std::vector<T>& v) {
+  std::vector<T>().swap(v);
 }
 
 // Host storage for one output tensor, in the problem's dtype.
@@ -93,7 +89,11 @@ struct OutputBuffer {
   void* data() {
     return dtype == DType::f32 ? static_cast<void*>(f32.data()) : static_cast<void*>(bits16.data());
   }
-  std::vector<double> widened() const { return widen(dtype, f32, bits16); }
+  // The fp64 form output() returns; 16-bit storage goes through the project's one conversion.
+  std::vector<double> widened() const {
+    if (dtype == DType::f32) return {f32.begin(), f32.end()};
+    return widen_16bit(bits16, dtype == DType::bf16);
+  }
 };
 
 }  // namespace sdpa::onednn
