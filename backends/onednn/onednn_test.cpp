@@ -116,6 +116,9 @@ const std::vector<std::string> kSpecs = {
     "b=1,hq=2,sq=128,d=64,dtype=f16,mask=causal",
     "b=2,hq=4,hkv=2,sq=50,skv=90,d=64,dtype=f16,mask=kvlen:90/17",
     "b=1,hq=4,hkv=2,sq=96,d=128,dtype=bf16,mask=causal",
+    // b > 1 and kv heads > 1 with a causal mask plane: the AMX bf16 matmul got its 4-D broadcast
+    // wrong (layout.h).
+    "b=2,hq=4,hkv=2,sq=64,skv=128,d=64,dtype=bf16,mask=causal",
     "b=1,hq=1,sq=7,skv=7,d=96,dv=64,dtype=bf16,mask=causal_br",
 };
 
