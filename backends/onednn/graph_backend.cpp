@@ -53,7 +53,8 @@ Support GraphBackend::supports(const Problem& p) const {
   // every score, so a case must fit its n² intermediates like the unfused variant.
   const double scores = static_cast<double>(p.b * p.hq) * static_cast<double>(p.sq) *
                         static_cast<double>(p.skv);
-  const double kvlen_mask = p.mask == MaskKind::kvlen ? 4.0 * static_cast<double>(p.b * p.skv) : 0.0;
+  const double kvlen_mask =
+      p.mask == MaskKind::kvlen ? 4.0 * static_cast<double>(p.b * p.skv) : 0.0;
   const double output = static_cast<double>(p.o_elems() * storage_bytes(p.dtype));
   return admit(p, scores * decomposed_bytes_per_score(p) + kvlen_mask + output,
                "the n² intermediates of oneDNN's decomposed SDPA partition");

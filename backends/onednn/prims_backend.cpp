@@ -5,7 +5,6 @@
 #include <limits>
 #include <stdexcept>
 
-
 namespace sdpa::onednn {
 
 namespace {
@@ -40,7 +39,7 @@ PrimsBackend::PrimsBackend(const BackendOptions& options)
 PrimsBackend::~PrimsBackend() { release(); }
 
 Support PrimsBackend::supports(const Problem& p) const {
-  // What prepare() allocates (the scratchpad, a few KiB, aside): f32 scores, 16-bit
+  // What prepare() allocates (the scratchpad, tens of KiB, aside): f32 scores, 16-bit
   // probabilities for f16 / bf16, the additive mask (one (group·sq) x skv plane for the causal
   // masks, one row per batch item for kvlen) and the output.
   const double scores = static_cast<double>(p.b * p.hq) * static_cast<double>(p.sq) *
