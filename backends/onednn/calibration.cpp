@@ -22,19 +22,18 @@ namespace {
 using dnnl::memory;
 using tag = memory::format_tag;
 
-// Square sizes at which one run takes ~50-150 ms on a 2-core Sapphire Rapids, long enough to
-// reach the plateau: f32 (AVX-512 FMA) and f16 (widened to f32 for the FMA on AVX512-FP16, which
-// has no f16 AMX) run at the same rate, 2048 for both; bf16 on AMX runs 5-10x faster, and at
-// 2048 (~15 ms a run) it measured lower and noisier than at 3072. Seven runs of each keep the
-// three under ~3 s on 2 cores.
+// 2048^3 for every type: one f32 run (AVX-512 FMA) takes ~100 ms on 2 Sapphire Rapids cores, and
+// f16 runs at the same rate (widened to f32 for the FMA on AVX512-FP16; that CPU has no f16
+// AMX). bf16 on AMX is 5-10x faster, ~15 ms a run, and measured no higher at 3072 or 4096 in
+// interleaved runs on a shared machine, so it gets more runs instead of a larger size: a short
+// run is the one a neighbour's time slice spoils. All three take ~2 s on 2 idle cores.
 struct PeakGemm {
   DType dtype;
   int64_t n;
+  int runs;  // timed runs after the untimed one (best_of_seconds)
 };
-constexpr PeakGemm kGemms[] = {{DType::f32, 2048}, {DType::bf16, 3072}, {DType::f16, 2048}};
-// Timed runs after the untimed one: at these sizes the best of 6 repeats to a few per cent on
-// an idle machine (a shared one shows more).
-constexpr int kRuns = 6;
+constexpr PeakGemm kGemms[] = {
+    {DType::f32, 2048, 6}, {DType::bf16, 2048, 20}, {DType::f16, 2048, 6}};
 
 // Storage for one n x n operand filled with `value` in `dtype` (the values do not change the
 // time; they are normal numbers so that no denormal path is taken).
@@ -76,7 +75,7 @@ Calibration measure(const dnnl::engine& engine, dnnl::stream& stream, const Peak
     const dnnl::matmul matmul(pd);
     const std::unordered_map<int, memory> args{
         {DNNL_ARG_SRC, a_mem}, {DNNL_ARG_WEIGHTS, b_packed}, {DNNL_ARG_DST, c_mem}};
-    const double best_s = best_of_seconds(kRuns, [&] {
+    const double best_s = best_of_seconds(gemm.runs, [&] {
       const auto t0 = std::chrono::steady_clock::now();
       matmul.execute(stream, args);
       stream.wait();
