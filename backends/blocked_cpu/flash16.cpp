@@ -1,0 +1,245 @@
+#include "backends/blocked_cpu/flash16.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <new>
+#include <numbers>
+#include <stdexcept>
+#include <string>
+
+namespace sdpa::blocked {
+
+namespace {
+
+int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+int64_t ceil_div(int64_t x, int64_t m) { return (x + m - 1) / m; }
+
+template <class T>
+T* carve(char* base, int64_t& used, int64_t count) {
+  T* p = base ? reinterpret_cast<T*>(base + used) : nullptr;
+  used += round_up(std::max<int64_t>(count, 1) * static_cast<int64_t>(sizeof(T)), 64);
+  return p;
+}
+
+// Below this many (batch, kv head, query position) combinations the keys are split too, so a
+// decode step has work for up to this many threads; fixed so that no bit depends on the thread
+// count. A range never has fewer than kMinSplitKeys keys: below that the combine and the per-
+// range set-up (Q load, O clear) would cost more than the parallelism gains.
+constexpr int64_t kTargetUnits = 32;
+constexpr int64_t kMinSplitKeys = 512;
+
+}  // namespace
+
+// bc = 128 keys as in tiling.cpp (the softmax bookkeeping per row is amortised over 128
+// scores). br: the smallest multiple of the kernel's row block reaching 32 rows (AMX: one 2 × 2
+// tile block; AVX512-BF16: 3 × 14 = 42), so S (br × bc f32) and P (br × bc bf16) together take
+// 24-32 KiB of a 48 KiB L1d. Rows per item fill half of L2 with the item's Q (bf16) and O (f32)
+// rows, which every key block revisits; the packed K/V block takes the rest.
+Blocking choose_blocking16(int64_t d, int64_t dv, int64_t group, int mr, CacheSizes caches) {
+  Blocking b;
+  b.bc = 128;
+  b.br = round_up(32, mr);
+  const int64_t row_bytes = 2 * round_up(d, 32) + 4 * round_up(dv, 32);
+  const int64_t rows = std::clamp<int64_t>(caches.l2_bytes / 2 / row_bytes, b.br, 1024);
+  int64_t positions = std::max<int64_t>(1, rows / group);
+  if (positions >= b.br) positions = positions / b.br * b.br;
+  b.item_positions = positions;
+  return b;
+}
+
+int64_t decode_splits(const Problem& p, int64_t bc) {
+  const int64_t combos = p.b * p.hkv * p.sq;
+  if (combos >= kTargetUnits) return 1;
+  const int64_t wanted = std::min(ceil_div(kTargetUnits, combos), p.skv / kMinSplitKeys);
+  if (wanted <= 1) return 1;
+  return ceil_div(p.skv, round_up(ceil_div(p.skv, wanted), bc));  // whole blocks per range
+}
+
+void FlashAttention16::prepare(const Problem& p, const Blocking* forced, int64_t forced_splits) {
+  if (p.dtype != DType::bf16) throw std::invalid_argument("blocked_cpu: the bf16 driver got " + p.to_string());
+  p_ = p;
+  blocking_ = forced ? *forced : choose_blocking16(p.d, p.dv, p.group(), k_.mr, host_cache_sizes());
+  if (blocking_.br < 1 || blocking_.br % k_.row_pad != 0 || blocking_.br % k_.mr != 0 || blocking_.bc < 32 ||
+      blocking_.bc % 32 != 0 || blocking_.item_positions < 1) {
+    throw std::invalid_argument("blocked_cpu: bf16 blocking br=" + std::to_string(blocking_.br) +
+                                " bc=" + std::to_string(blocking_.bc) + " must have br a multiple of mr=" +
+                                std::to_string(k_.mr) + " and of row_pad=" + std::to_string(k_.row_pad) +
+                                ", bc a multiple of 32");
+  }
+  positions_ = blocked::positions_per_item(blocking_, p.sq, p.b * p.hkv, threads_);
+  dpad_ = round_up(p.d, 32);
+  dvpad_ = round_up(p.dv, 32);
+  const int64_t item_rows = blocking_.item_positions * p.group();
+  rows_pad_ = round_up(item_rows, std::max<int64_t>(k_.row_pad, 1));
+  splits_ = forced_splits > 0 ? forced_splits : decode_splits(p, blocking_.bc);
+  split_keys_ = round_up(ceil_div(p.skv, splits_), blocking_.bc);
+  splits_ = ceil_div(p.skv, split_keys_);
+
+  const int64_t br = blocking_.br, bc = blocking_.bc;
+  auto lay_out = [&](Workspace& ws, char* base) {
+    int64_t used = 0;
+    ws.q = carve<uint16_t>(base, used, rows_pad_ * dpad_);
+    ws.o = carve<float>(base, used, rows_pad_ * dvpad_);
+    ws.m = carve<float>(base, used, rows_pad_);
+    ws.l = carve<float>(base, used, rows_pad_);
+    ws.alpha = carve<float>(base, used, rows_pad_);
+    ws.limit = carve<int64_t>(base, used, rows_pad_ + br);
+    ws.kp = carve<uint16_t>(base, used, bc * dpad_);
+    ws.vp = carve<uint16_t>(base, used, bc * dvpad_);
+    ws.s = carve<float>(base, used, br * bc);
+    ws.pb = carve<uint16_t>(base, used, br * bc);
+    return used;
+  };
+  ws_.clear();
+  ws_.resize(static_cast<std::size_t>(threads_));
+  for (Workspace& ws : ws_) {
+    const int64_t bytes = lay_out(ws, nullptr);
+    ws.memory.reset(static_cast<char*>(std::aligned_alloc(64, static_cast<std::size_t>(bytes))));
+    if (!ws.memory) throw std::bad_alloc();
+    // Faults the pages in now, untimed; and padding rows of P that no softmax writes stay 0.
+    std::memset(ws.memory.get(), 0, static_cast<std::size_t>(bytes));
+    ws.bytes = static_cast<uint64_t>(bytes);
+    lay_out(ws, ws.memory.get());
+  }
+  const int64_t slots = splits_ > 1 ? ceil_div(p.sq, positions_) * p.b * p.hkv * splits_ * positions_ * p.group() : 0;
+  part_o_.assign(static_cast<std::size_t>(slots * dvpad_), 0.0f);
+  part_m_.assign(static_cast<std::size_t>(slots), 0.0f);
+  part_l_.assign(static_cast<std::size_t>(slots), 0.0f);
+}
+
+uint64_t FlashAttention16::scratch_bytes() const {
+  uint64_t total = (part_o_.size() + part_m_.size() + part_l_.size()) * sizeof(float);
+  for (const Workspace& ws : ws_) total += ws.bytes;
+  return total;
+}
+
+void FlashAttention16::run(const Inputs& inputs, float* out) {
+  const int64_t blocks = ceil_div(p_.sq, positions_);
+  const int64_t heads = p_.b * p_.hkv;
+  const int64_t units = blocks * heads * splits_;
+#pragma omp parallel num_threads(threads_)
+  {
+    Workspace& ws = ws_[static_cast<std::size_t>(omp_get_thread_num())];
+    if (k_.thread_begin) k_.thread_begin();
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t it = 0; it < units; ++it) {
+      // Later positions see at least as many keys under every mask: hand the heavy items out first.
+      const int64_t item = it / splits_;
+      const int64_t qb = blocks - 1 - item / heads;
+      const int64_t bh = item % heads;
+      run_unit(ws, inputs, out, bh / p_.hkv, bh % p_.hkv, qb * positions_, it % splits_, qb * heads + bh);
+    }
+    if (k_.thread_end) k_.thread_end();
+    if (splits_ > 1) {  // after the implicit barrier of the loop above: every range is done
+      const int64_t rows = p_.b * p_.hq * p_.sq;
+#pragma omp for schedule(static)
+      for (int64_t row = 0; row < rows; ++row) combine_row(row, out);
+    }
+  }
+}
+
+void FlashAttention16::run_unit(Workspace& ws, const Inputs& in, float* out, int64_t bi, int64_t kvh, int64_t pos0,
+                                int64_t split, int64_t unit) {
+  const Problem& p = p_;
+  const int64_t g = p.group();
+  const int64_t rows = std::min(positions_, p.sq - pos0) * g;
+  const int64_t d = p.d, dv = p.dv, bc = blocking_.bc, br = blocking_.br;
+  const float c = static_cast<float>(p.scale() * std::numbers::log2e);
+  const auto* qsrc = static_cast<const uint16_t*>(in.q.storage());
+  const auto* ksrc = static_cast<const uint16_t*>(in.k.storage());
+  const auto* vsrc = static_cast<const uint16_t*>(in.v.storage());
+  int64_t* rel = ws.limit + rows_pad_;
+
+  int64_t kv_end = 0;
+  for (int64_t r = 0; r < rows; ++r) {  // position-major rows, as in flash.cpp
+    const int64_t pos = pos0 + r / g, h = kvh * g + r % g;
+    ws.limit[r] = p.visible_keys(bi, pos);
+    kv_end = std::max(kv_end, ws.limit[r]);
+    uint16_t* q = ws.q + r * dpad_;
+    std::memcpy(q, qsrc + ((bi * p.hq + h) * p.sq + pos) * d, static_cast<std::size_t>(d) * 2);
+    std::fill(q + d, q + dpad_, uint16_t{0});
+    ws.m[r] = -std::numeric_limits<float>::infinity();
+    ws.l[r] = 0.0f;
+  }
+  const int64_t tile_rows = round_up(rows, std::max<int64_t>(k_.row_pad, 1));
+  std::fill(ws.q + rows * dpad_, ws.q + tile_rows * dpad_, uint16_t{0});
+  std::fill(ws.o, ws.o + tile_rows * dvpad_, 0.0f);
+
+  const int64_t key0 = split * split_keys_;
+  kv_end = std::min(kv_end, key0 + split_keys_);
+  const int64_t kv_row0 = (bi * p.hkv + kvh) * p.skv;
+  for (int64_t j0 = key0; j0 < kv_end; j0 += bc) {
+    const int64_t nk = std::min(bc, kv_end - j0);
+    k_.pack_k(ksrc + (kv_row0 + j0) * d, d, nk, d, dpad_, round_up(nk, 32) / 16, ws.kp);
+    k_.pack_v(vsrc + (kv_row0 + j0) * dv, dv, nk, dv, bc, dvpad_, ws.vp);
+
+    for (int64_t t0 = 0; t0 < rows; t0 += br) {
+      const int tr = static_cast<int>(std::min(br, rows - t0));
+      int64_t kmin = std::numeric_limits<int64_t>::max(), kmax = 0;
+      for (int r = 0; r < tr; ++r) {
+        kmin = std::min(kmin, ws.limit[t0 + r]);
+        kmax = std::max(kmax, ws.limit[t0 + r]);
+      }
+      if (kmax <= j0) continue;  // fully masked block for this tile
+      // Keys past every row's last visible key are skipped in steps of 32 (one AMX K step);
+      // zero-padded keys past nk are masked like any other invisible key.
+      const int64_t ncols = round_up(std::min(nk, kmax - j0), 32);
+      const bool masked = kmin < j0 + ncols;
+      k_.scores(tr, dpad_, ws.q + t0 * dpad_, dpad_, ws.kp, ncols / 16, ws.s, bc);
+      if (masked) {
+        for (int r = 0; r < tr; ++r) rel[r] = ws.limit[t0 + r] - j0;
+      }
+      k_.softmax(ws.s, bc, tr, ncols, masked ? rel : nullptr, c, ws.m + t0, ws.l + t0, ws.alpha + t0, ws.pb, bc);
+      float* o = ws.o + t0 * dvpad_;
+      k_.rescale(o, dvpad_, tr, dvpad_, ws.alpha + t0);
+      k_.accumulate(tr, ncols, ws.pb, bc, ws.vp, bc, dvpad_, o, dvpad_);
+    }
+  }
+
+  if (splits_ == 1) {
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t pos = pos0 + r / g, h = kvh * g + r % g;
+      k_.finalize(ws.o + r * dvpad_, dv, ws.l[r], out + ((bi * p.hq + h) * p.sq + pos) * dv);
+    }
+    return;
+  }
+  const int64_t slot0 = (unit * splits_ + split) * positions_ * g;
+  std::memcpy(part_o_.data() + slot0 * dvpad_, ws.o, static_cast<std::size_t>(rows * dvpad_) * sizeof(float));
+  std::memcpy(part_m_.data() + slot0, ws.m, static_cast<std::size_t>(rows) * sizeof(float));
+  std::memcpy(part_l_.data() + slot0, ws.l, static_cast<std::size_t>(rows) * sizeof(float));
+}
+
+// Merges the key ranges of one output row (b, hq, sq order) in increasing range order: each
+// range's O and l are scaled by 2^((m_range − m)·c) to the row's overall max m.
+void FlashAttention16::combine_row(int64_t row, float* out) const {
+  const Problem& p = p_;
+  const int64_t g = p.group();
+  const int64_t pos = row % p.sq, h = row / p.sq % p.hq, bi = row / (p.sq * p.hq);
+  const int64_t qb = pos / positions_;
+  const int64_t unit = qb * p.b * p.hkv + bi * p.hkv + h / g;
+  const int64_t r = (pos - qb * positions_) * g + h % g;
+  const float c = static_cast<float>(p.scale() * std::numbers::log2e);
+  auto slot = [&](int64_t split) { return (unit * splits_ + split) * positions_ * g + r; };
+
+  float m = -std::numeric_limits<float>::infinity();
+  for (int64_t s = 0; s < splits_; ++s) {
+    if (part_l_[static_cast<std::size_t>(slot(s))] > 0.0f) m = std::max(m, part_m_[static_cast<std::size_t>(slot(s))]);
+  }
+  std::vector<float> acc(static_cast<std::size_t>(p.dv), 0.0f);
+  float l = 0.0f;
+  for (int64_t s = 0; s < splits_; ++s) {
+    const auto at = static_cast<std::size_t>(slot(s));
+    if (part_l_[at] == 0.0f) continue;  // no visible key in this range
+    const float w = std::exp2((part_m_[at] - m) * c);
+    l += w * part_l_[at];
+    const float* o = part_o_.data() + at * static_cast<std::size_t>(dvpad_);
+    for (int64_t j = 0; j < p.dv; ++j) acc[static_cast<std::size_t>(j)] += w * o[j];
+  }
+  k_.finalize(acc.data(), p.dv, l, out + row * p.dv);
+}
+
+}  // namespace sdpa::blocked
