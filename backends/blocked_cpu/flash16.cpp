@@ -34,14 +34,19 @@ constexpr int64_t kMinSplitKeys = 512;
 
 }  // namespace
 
-// bc = 128 keys as in tiling.cpp (the softmax bookkeeping per row is amortised over 128
-// scores). br: the smallest multiple of the kernel's row block reaching 32 rows (AMX: one 2 × 2
-// tile block; AVX512-BF16: 3 × 14 = 42), so S (br × bc f32) and P (br × bc bf16) together take
-// 24-32 KiB of a 48 KiB L1d. Rows per item fill half of L2 with the item's Q (bf16) and O (f32)
-// rows, which every key block revisits; the packed K/V block takes the rest.
+// bc = 256 keys, twice the f32 driver's: the softmax's per-row bookkeeping (two horizontal
+// reductions, the scalar max / sum / alpha) and the load + store of the O tiles in P·V are paid
+// once per row and block, and on AMX they weigh more than on the f32 path because the GEMMs
+// are so much faster. Measured on Sapphire Rapids (one thread, CPU time, b=1 h=8 n=4096
+// d=128): bc = 128 / 256 / 512 took 135-141 / 116-126 / 111-124 ms; d=64 (h=16, n=2048)
+// 53-56 / 47-50 / 48-50 ms. 256 keeps the causal waste on diagonal blocks lower than 512.
+// br: the smallest multiple of the kernel's row block reaching 32 rows (AMX: one 2 × 2 tile
+// block; AVX512-BF16: 3 × 14 = 42); br = 64 or 96 measured no faster. Rows per item fill half
+// of L2 with the item's Q (bf16) and O (f32) rows, which every key block revisits; the packed
+// K/V block takes the rest.
 Blocking choose_blocking16(int64_t d, int64_t dv, int64_t group, int mr, CacheSizes caches) {
   Blocking b;
-  b.bc = 128;
+  b.bc = 256;
   b.br = round_up(32, mr);
   const int64_t row_bytes = 2 * round_up(d, 32) + 4 * round_up(dv, 32);
   const int64_t rows = std::clamp<int64_t>(caches.l2_bytes / 2 / row_bytes, b.br, 1024);
