@@ -230,7 +230,7 @@ std::map<std::string, std::string> BlockedCpuBackend::case_notes() const {
           {"br", std::to_string(b.br)},
           {"bc", std::to_string(b.bc)},
           {"item_positions", std::to_string(use16_ ? flash16_->positions_per_item() : flash_.positions_per_item())},
-          {"key_splits", std::to_string(use16_ ? flash16_->splits() : 1)},
+          {"key_splits", std::to_string(use16_ ? flash16_->splits() : flash_.splits())},
           {"bytes_moved", bytes}};
 }
 

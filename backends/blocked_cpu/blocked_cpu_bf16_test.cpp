@@ -196,8 +196,8 @@ TEST_P(Bf16Path, ManyBlocksAndKeySplits) {
 // of the problem: 1 and 2 threads give the same bits, with and without a split.
 TEST_P(Bf16Path, DecodeSplitAndBitIdenticalForOneAndTwoThreads) {
   const Problem decode = parse_problem("b=1,hq=32,hkv=8,sq=1,skv=8192,d=128,dtype=bf16");
-  EXPECT_GT(blocked::decode_splits(decode, 256), 1);
-  EXPECT_EQ(blocked::decode_splits(parse_problem("b=1,h=8,sq=4096,d=128,dtype=bf16"), 256), 1);
+  EXPECT_GT(blocked::plan_key_split(decode, 256).splits, 1);
+  EXPECT_EQ(blocked::plan_key_split(parse_problem("b=1,h=8,sq=4096,d=128,dtype=bf16"), 256).splits, 1);
   for (const char* spec : {"b=1,hq=32,hkv=8,sq=1,skv=8192,d=128,dtype=bf16",
                            "b=2,hq=6,hkv=2,sq=700,skv=900,d=64,dv=48,dtype=bf16,mask=causal_br"}) {
     const Problem p = parse_problem(spec);

@@ -25,13 +25,6 @@ T* carve(char* base, int64_t& used, int64_t count) {
   return p;
 }
 
-// Below this many (batch, kv head, query position) combinations the keys are split too, so a
-// decode step has work for up to this many threads; fixed so that no bit depends on the thread
-// count. A range never has fewer than kMinSplitKeys keys: below that the combine and the per-
-// range set-up (Q load, O clear) would cost more than the parallelism gains.
-constexpr int64_t kTargetUnits = 32;
-constexpr int64_t kMinSplitKeys = 512;
-
 }  // namespace
 
 // bc = 256 keys, twice the f32 driver's: the softmax's per-row bookkeeping (two horizontal
@@ -56,14 +49,6 @@ Blocking choose_blocking16(int64_t d, int64_t dv, int64_t group, int mr, CacheSi
   return b;
 }
 
-int64_t decode_splits(const Problem& p, int64_t bc) {
-  const int64_t combos = p.b * p.hkv * p.sq;
-  if (combos >= kTargetUnits) return 1;
-  const int64_t wanted = std::min(ceil_div(kTargetUnits, combos), p.skv / kMinSplitKeys);
-  if (wanted <= 1) return 1;
-  return ceil_div(p.skv, round_up(ceil_div(p.skv, wanted), bc));  // whole blocks per range
-}
-
 void FlashAttention16::prepare(const Problem& p, const Blocking* forced, int64_t forced_splits) {
   if (p.dtype != DType::bf16) throw std::invalid_argument("blocked_cpu: the bf16 driver got " + p.to_string());
   p_ = p;
@@ -80,9 +65,7 @@ void FlashAttention16::prepare(const Problem& p, const Blocking* forced, int64_t
   dvpad_ = round_up(p.dv, 32);
   const int64_t item_rows = blocking_.item_positions * p.group();
   rows_pad_ = round_up(item_rows, std::max<int64_t>(k_.row_pad, 1));
-  splits_ = forced_splits > 0 ? forced_splits : decode_splits(p, blocking_.bc);
-  split_keys_ = round_up(ceil_div(p.skv, splits_), blocking_.bc);
-  splits_ = ceil_div(p.skv, split_keys_);
+  split_ = plan_key_split(p, blocking_.bc, forced_splits);
 
   const int64_t br = blocking_.br, bc = blocking_.bc;
   auto lay_out = [&](Workspace& ws, char* base) {
@@ -110,14 +93,11 @@ void FlashAttention16::prepare(const Problem& p, const Blocking* forced, int64_t
     ws.bytes = static_cast<uint64_t>(bytes);
     lay_out(ws, ws.memory.get());
   }
-  const int64_t slots = splits_ > 1 ? ceil_div(p.sq, positions_) * p.b * p.hkv * splits_ * positions_ * p.group() : 0;
-  part_o_.assign(static_cast<std::size_t>(slots * dvpad_), 0.0f);
-  part_m_.assign(static_cast<std::size_t>(slots), 0.0f);
-  part_l_.assign(static_cast<std::size_t>(slots), 0.0f);
+  partial_.reset(ceil_div(p.sq, positions_) * p.b * p.hkv, positions_ * p.group(), split_.splits, p.dv);
 }
 
 uint64_t FlashAttention16::scratch_bytes() const {
-  uint64_t total = (part_o_.size() + part_m_.size() + part_l_.size()) * sizeof(float);
+  uint64_t total = partial_.bytes();
   for (const Workspace& ws : ws_) total += ws.bytes;
   return total;
 }
@@ -125,7 +105,8 @@ uint64_t FlashAttention16::scratch_bytes() const {
 void FlashAttention16::run(const Inputs& inputs, float* out) {
   const int64_t blocks = ceil_div(p_.sq, positions_);
   const int64_t heads = p_.b * p_.hkv;
-  const int64_t units = blocks * heads * splits_;
+  const int64_t splits = split_.splits;
+  const int64_t units = blocks * heads * splits;
 #pragma omp parallel num_threads(threads_)
   {
     Workspace& ws = ws_[static_cast<std::size_t>(omp_get_thread_num())];
@@ -133,22 +114,23 @@ void FlashAttention16::run(const Inputs& inputs, float* out) {
 #pragma omp for schedule(dynamic, 1)
     for (int64_t it = 0; it < units; ++it) {
       // Later positions see at least as many keys under every mask: hand the heavy items out first.
-      const int64_t item = it / splits_;
+      const int64_t item = it / splits;
       const int64_t qb = blocks - 1 - item / heads;
       const int64_t bh = item % heads;
-      run_unit(ws, inputs, out, bh / p_.hkv, bh % p_.hkv, qb * positions_, it % splits_, qb * heads + bh);
+      run_unit(ws, inputs, out, bh / p_.hkv, bh % p_.hkv, qb * positions_, it % splits, qb * heads + bh);
     }
     if (k_.thread_end) k_.thread_end();
-    if (splits_ > 1) {  // after the implicit barrier of the loop above: every range is done
+    if (splits > 1) {  // after the implicit barrier of the loop above: every range is done
       const int64_t rows = p_.b * p_.hq * p_.sq;
+      std::vector<float> acc(static_cast<std::size_t>(p_.dv));
 #pragma omp for schedule(static)
-      for (int64_t row = 0; row < rows; ++row) combine_row(row, out);
+      for (int64_t row = 0; row < rows; ++row) combine_row(row, acc.data(), out);
     }
   }
 }
 
 void FlashAttention16::run_unit(Workspace& ws, const Inputs& in, float* out, int64_t bi, int64_t kvh, int64_t pos0,
-                                int64_t split, int64_t unit) {
+                                int64_t split, int64_t item) {
   const Problem& p = p_;
   const int64_t g = p.group();
   const int64_t rows = std::min(positions_, p.sq - pos0) * g;
@@ -174,8 +156,8 @@ void FlashAttention16::run_unit(Workspace& ws, const Inputs& in, float* out, int
   std::fill(ws.q + rows * dpad_, ws.q + tile_rows * dpad_, uint16_t{0});
   std::fill(ws.o, ws.o + tile_rows * dvpad_, 0.0f);
 
-  const int64_t key0 = split * split_keys_;
-  kv_end = std::min(kv_end, key0 + split_keys_);
+  const int64_t key0 = split * split_.range_keys;
+  kv_end = std::min(kv_end, key0 + split_.range_keys);
   const int64_t kv_row0 = (bi * p.hkv + kvh) * p.skv;
   for (int64_t j0 = key0; j0 < kv_end; j0 += bc) {
     const int64_t nk = std::min(bc, kv_end - j0);
@@ -205,46 +187,26 @@ void FlashAttention16::run_unit(Workspace& ws, const Inputs& in, float* out, int
     }
   }
 
-  if (splits_ == 1) {
+  if (split_.splits == 1) {
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t pos = pos0 + r / g, h = kvh * g + r % g;
       k_.finalize(ws.o + r * dvpad_, dv, ws.l[r], out + ((bi * p.hq + h) * p.sq + pos) * dv);
     }
     return;
   }
-  const int64_t slot0 = (unit * splits_ + split) * positions_ * g;
-  std::memcpy(part_o_.data() + slot0 * dvpad_, ws.o, static_cast<std::size_t>(rows * dvpad_) * sizeof(float));
-  std::memcpy(part_m_.data() + slot0, ws.m, static_cast<std::size_t>(rows) * sizeof(float));
-  std::memcpy(part_l_.data() + slot0, ws.l, static_cast<std::size_t>(rows) * sizeof(float));
+  partial_.store(item, split, rows, ws.o, dvpad_, ws.m, ws.l);
 }
 
-// Merges the key ranges of one output row (b, hq, sq order) in increasing range order: each
-// range's O and l are scaled by 2^((m_range − m)·c) to the row's overall max m.
-void FlashAttention16::combine_row(int64_t row, float* out) const {
+// One output row (b, hq, sq order) merged over its key ranges (key_split.h).
+void FlashAttention16::combine_row(int64_t row, float* acc, float* out) const {
   const Problem& p = p_;
   const int64_t g = p.group();
   const int64_t pos = row % p.sq, h = row / p.sq % p.hq, bi = row / (p.sq * p.hq);
   const int64_t qb = pos / positions_;
-  const int64_t unit = qb * p.b * p.hkv + bi * p.hkv + h / g;
+  const int64_t item = qb * p.b * p.hkv + bi * p.hkv + h / g;
   const int64_t r = (pos - qb * positions_) * g + h % g;
-  const float c = static_cast<float>(p.scale() * std::numbers::log2e);
-  auto slot = [&](int64_t split) { return (unit * splits_ + split) * positions_ * g + r; };
-
-  float m = -std::numeric_limits<float>::infinity();
-  for (int64_t s = 0; s < splits_; ++s) {
-    if (part_l_[static_cast<std::size_t>(slot(s))] > 0.0f) m = std::max(m, part_m_[static_cast<std::size_t>(slot(s))]);
-  }
-  std::vector<float> acc(static_cast<std::size_t>(p.dv), 0.0f);
-  float l = 0.0f;
-  for (int64_t s = 0; s < splits_; ++s) {
-    const auto at = static_cast<std::size_t>(slot(s));
-    if (part_l_[at] == 0.0f) continue;  // no visible key in this range
-    const float w = std::exp2((part_m_[at] - m) * c);
-    l += w * part_l_[at];
-    const float* o = part_o_.data() + at * static_cast<std::size_t>(dvpad_);
-    for (int64_t j = 0; j < p.dv; ++j) acc[static_cast<std::size_t>(j)] += w * o[j];
-  }
-  k_.finalize(acc.data(), p.dv, l, out + row * p.dv);
+  const float l = partial_.merge(item, r, p.dv, static_cast<float>(p.scale() * std::numbers::log2e), acc);
+  k_.finalize(acc, p.dv, l, out + row * p.dv);
 }
 
 }  // namespace sdpa::blocked

@@ -1,11 +1,6 @@
 // Flash-style attention on bf16 operands (kernels16.h): the same work items, row order and
 // masking rules as flash.h, but Q, packed K/V and P stay bf16 and the GEMMs accumulate in f32.
-//
-// Decode (few query rows per kv head, long keys): the keys are also split into ranges
-// (flash-decoding). Each (item, range) unit runs the online softmax over its range and leaves
-// its unnormalised O, running max and sum; a combine step then merges the ranges of every row
-// in a fixed order. The number of ranges depends on the problem only (never on the thread
-// count), so results stay bit-identical for any number of threads.
+// Decode steps also split the keys into ranges (key_split.h), as flash.h does.
 #pragma once
 
 #include <cstdint>
@@ -14,6 +9,7 @@
 #include <vector>
 
 #include "backends/blocked_cpu/kernels16.h"
+#include "backends/blocked_cpu/key_split.h"
 #include "backends/blocked_cpu/tiling.h"
 #include "core/problem.h"
 #include "core/tensor.h"
@@ -22,10 +18,6 @@ namespace sdpa::blocked {
 
 // br, bc and rows per item of the bf16 driver (reasons in flash16.cpp); mr: the table's row block.
 Blocking choose_blocking16(int64_t d, int64_t dv, int64_t group, int mr, CacheSizes caches);
-
-// Key ranges a problem's keys are split into: more than one only when few (batch, kv head,
-// query position) combinations exist; each range a whole number of bc-key blocks.
-int64_t decode_splits(const Problem& p, int64_t bc);
 
 class FlashAttention16 {
  public:
@@ -38,7 +30,7 @@ class FlashAttention16 {
 
   const Blocking& blocking() const { return blocking_; }
   int64_t positions_per_item() const { return positions_; }
-  int64_t splits() const { return splits_; }
+  int64_t splits() const { return split_.splits; }
   int threads() const { return threads_; }
   uint64_t scratch_bytes() const;
 
@@ -62,8 +54,8 @@ class FlashAttention16 {
   };
 
   void run_unit(Workspace& ws, const Inputs& in, float* out, int64_t bi, int64_t kvh, int64_t pos0, int64_t split,
-                int64_t unit);
-  void combine_row(int64_t row, float* out) const;
+                int64_t item);
+  void combine_row(int64_t row, float* acc, float* out) const;
 
   const Kernels16& k_;
   int threads_;
@@ -72,11 +64,9 @@ class FlashAttention16 {
   int64_t positions_ = 0;
   int64_t dpad_ = 0, dvpad_ = 0;
   int64_t rows_pad_ = 0;   // workspace rows: item rows rounded up to the tile height
-  int64_t splits_ = 1;
-  int64_t split_keys_ = 0;  // keys per range (a multiple of bc)
+  KeySplit split_;
   std::vector<Workspace> ws_;
-  // Partial results of every (unit, range) when splits_ > 1: O rows (dvpad), then m and l.
-  std::vector<float> part_o_, part_m_, part_l_;
+  PartialResults partial_;  // empty unless split_.splits > 1
 };
 
 }  // namespace sdpa::blocked
