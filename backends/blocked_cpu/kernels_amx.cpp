@@ -4,7 +4,8 @@
 // times the work of a vdpbf16ps. The GEMMs use the 8 tiles as a 2 × 2 block of C (tmm0-3),
 // two A tiles (tmm4-5) and two B tiles (tmm6-7): each loaded tile feeds two products, the
 // usual blocking for one core's tile unit. C is 32 rows × 32 columns per block, so rows come in
-// pairs of 16 (row_pad = 32: callers pad Q with zero rows, P and O with scratch rows).
+// pairs of 16 (row_pad = 32: callers pad Q with zero rows, P and O with scratch rows); a block
+// with at most 16 real rows (a decode step's GQA group) uses one row tile only.
 // Compiled with -mamx-tile -mamx-bf16 plus the AVX-512 flags of the shared code; used only
 // after blocked_cpu.cpp checked the CPU and got the kernel's permission for the tile state.
 #include <immintrin.h>
@@ -54,6 +55,20 @@ void scores(int rows, int64_t dpad, const uint16_t* q, int64_t ldq, const uint16
     for (int64_t pn = 0; pn < npanels; pn += 2) {
       const uint16_t* k0 = kp + pn * panel;
       const uint16_t* k1 = k0 + panel;
+      if (rows - r0 <= 16) {  // one row tile (decode, a short last tile): skip the padding rows
+        _tile_zero(0);
+        _tile_zero(1);
+        for (int64_t c = 0; c < dpad; c += 32) {
+          _tile_loadd(4, q0 + c, qstride);
+          _tile_loadd(6, k0 + c * 16, 64);
+          _tile_loadd(7, k1 + c * 16, 64);
+          _tile_dpbf16ps(0, 4, 6);
+          _tile_dpbf16ps(1, 4, 7);
+        }
+        _tile_stored(0, s + r0 * lds + pn * 16, sstride);
+        _tile_stored(1, s + r0 * lds + pn * 16 + 16, sstride);
+        continue;
+      }
       _tile_zero(0);
       _tile_zero(1);
       _tile_zero(2);
@@ -90,6 +105,20 @@ void accumulate(int rows, int64_t nkeys, const uint16_t* p, int64_t ldp, const u
       const uint16_t* v0 = vp + pn * panel;
       const uint16_t* v1 = v0 + panel;
       float* c0 = o + r0 * ldo + pn * 16;
+      if (rows - r0 <= 16) {  // one row tile, as in scores()
+        _tile_loadd(0, c0, ostride);
+        _tile_loadd(1, c0 + 16, ostride);
+        for (int64_t k = 0; k < nkeys; k += 32) {
+          _tile_loadd(4, p0 + k, pstride);
+          _tile_loadd(6, v0 + k * 16, 64);
+          _tile_loadd(7, v1 + k * 16, 64);
+          _tile_dpbf16ps(0, 4, 6);
+          _tile_dpbf16ps(1, 4, 7);
+        }
+        _tile_stored(0, c0, ostride);
+        _tile_stored(1, c0 + 16, ostride);
+        continue;
+      }
       _tile_loadd(0, c0, ostride);
       _tile_loadd(1, c0 + 16, ostride);
       _tile_loadd(2, c0 + 16 * ldo, ostride);
