@@ -107,49 +107,76 @@ inline __m512 vexp2_bf16(__m512 x) {
   return _mm512_scalef_ps(p, n);
 }
 
-// Kernels::softmax with bf16 output. The exponent is s·c − m·c in one FMA (instead of
-// (s − m)·c): for |m·c| ≲ 100 that moves p by a few f32 ulps, 2^-16 of bf16's half ulp.
-// Columns at or past a row's limit get p = 0 through a mask on the result, so no -inf is ever
-// written into S (which stays read-only).
+// One row of probabilities against a reference max (raw score units, mref_c = mref·c):
+// P = 2^(s·c − mref_c) rounded to bf16, 0 at and past `lim`; returns Σ p in f32 (before the
+// rounding) and the largest visible raw score in *seen. The exponent is s·c − mref_c in one FMA
+// (instead of (s − mref)·c): for |mref·c| ≲ 100 that moves p by a few f32 ulps, 2^-16 of
+// bf16's half ulp. The mask is applied to the results, so S is never written (-inf or else).
+inline float exp_row(const float* row, int64_t ncols, int64_t lim, __m512 cv, float mref_c, uint16_t* prow,
+                     float* seen) {
+  const __m512 mc = _mm512_set1_ps(mref_c);
+  __m512 sum0 = _mm512_setzero_ps(), sum1 = sum0;
+  __m512 mx0 = _mm512_set1_ps(kNegInf), mx1 = mx0;
+  for (int64_t j = 0; j < ncols; j += 32) {
+    const __m512 x0 = _mm512_loadu_ps(row + j), x1 = _mm512_loadu_ps(row + j + 16);
+    __m512 p0 = vexp2_bf16(_mm512_fmsub_ps(x0, cv, mc));
+    __m512 p1 = vexp2_bf16(_mm512_fmsub_ps(x1, cv, mc));
+    if (j + 32 > lim) {
+      const __mmask16 k0 = first16(lim - j), k1 = first16(lim - j - 16);
+      p0 = _mm512_maskz_mov_ps(k0, p0);
+      p1 = _mm512_maskz_mov_ps(k1, p1);
+      mx0 = _mm512_mask_max_ps(mx0, k0, mx0, x0);
+      mx1 = _mm512_mask_max_ps(mx1, k1, mx1, x1);
+    } else {
+      mx0 = _mm512_max_ps(mx0, x0);
+      mx1 = _mm512_max_ps(mx1, x1);
+    }
+    sum0 = _mm512_add_ps(sum0, p0);
+    sum1 = _mm512_add_ps(sum1, p1);
+    _mm512_storeu_si512(prow + j, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(p1, p0)));
+  }
+  *seen = Avx512::hmax(_mm512_max_ps(mx0, mx1));
+  return Avx512::hsum(_mm512_add_ps(sum0, sum1));
+}
+
+// Kernels::softmax with bf16 output, with a lazy running max (the rule FlashAttention-4 uses on
+// GPUs): once a row has a max m, a block is exponentiated against m in one pass that also finds
+// the block's max; only if that exceeds m by more than kLazyLog2 / c (p would pass 2^kLazyLog2)
+// is the row redone against the new max. m is then a reference, not always the true max: the
+// result is the same quotient Σ p·v / Σ p, and p ≤ 256 loses nothing in bf16 or f32. After the
+// first blocks the max rarely moves that far, so most blocks skip the separate max pass and
+// the O rescale (alpha = 1). A row's first visible block still takes the two-pass route.
+constexpr float kLazyLog2 = 8.0f;
+
 void softmax16(const float* s, int64_t lds, int rows, int64_t ncols, const int64_t* limit, float c, float* m,
                float* l, float* alpha, uint16_t* p, int64_t ldp) {
-  using V = Avx512;
-  for (int r = 0; r < rows; ++r) {
-    const float* row = s + r * lds;
-    const int64_t lim = limit ? (limit[r] < 0 ? 0 : (limit[r] > ncols ? ncols : limit[r])) : ncols;
-    __m512 mx0 = _mm512_set1_ps(kNegInf), mx1 = mx0;
-    int64_t j = 0;
-    for (; j + 32 <= lim; j += 32) {
-      mx0 = _mm512_max_ps(mx0, _mm512_loadu_ps(row + j));
-      mx1 = _mm512_max_ps(mx1, _mm512_loadu_ps(row + j + 16));
-    }
-    for (; j < lim; j += 16) mx0 = _mm512_mask_max_ps(mx0, first16(lim - j), mx0, _mm512_loadu_ps(row + j));
-    const float block_max = V::hmax(_mm512_max_ps(mx0, mx1));
-    const float m_new = block_max > m[r] ? block_max : m[r];
-    const float m_use = m_new == kNegInf ? 0.0f : m_new;  // see softmax_rows in kernels_simd.h
-    alpha[r] = (m[r] - m_use) * c;
-    m[r] = m_new;
-  }
-  exp2_array<V>(alpha, rows, alpha);
   const __m512 cv = _mm512_set1_ps(c);
   for (int r = 0; r < rows; ++r) {
     const float* row = s + r * lds;
     uint16_t* prow = p + r * ldp;
     const int64_t lim = limit ? (limit[r] < 0 ? 0 : (limit[r] > ncols ? ncols : limit[r])) : ncols;
-    const __m512 mc = _mm512_set1_ps((m[r] == kNegInf ? 0.0f : m[r]) * c);
-    __m512 sum0 = _mm512_setzero_ps(), sum1 = sum0;
-    for (int64_t j = 0; j < ncols; j += 32) {
-      __m512 p0 = vexp2_bf16(_mm512_fmsub_ps(_mm512_loadu_ps(row + j), cv, mc));
-      __m512 p1 = vexp2_bf16(_mm512_fmsub_ps(_mm512_loadu_ps(row + j + 16), cv, mc));
-      if (j + 32 > lim) {
-        p0 = _mm512_maskz_mov_ps(first16(lim - j), p0);
-        p1 = _mm512_maskz_mov_ps(first16(lim - j - 16), p1);
+    float seen = kNegInf;
+    alpha[r] = 1.0f;
+    if (m[r] != kNegInf) {
+      const float sum = exp_row(row, ncols, lim, cv, m[r] * c, prow, &seen);
+      if ((seen - m[r]) * c <= kLazyLog2) {
+        l[r] += sum;
+        continue;
       }
-      sum0 = _mm512_add_ps(sum0, p0);
-      sum1 = _mm512_add_ps(sum1, p1);
-      _mm512_storeu_si512(prow + j, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(p1, p0)));
+      float a = (m[r] - seen) * c;  // redo against the new max, rescaling what came before
+      exp2_array<Avx512>(&a, 1, &a);
+      alpha[r] = a;
+    } else {
+      __m512 mx = _mm512_set1_ps(kNegInf);
+      for (int64_t j = 0; j < lim; j += 16) mx = _mm512_mask_max_ps(mx, first16(lim - j), mx, _mm512_loadu_ps(row + j));
+      seen = Avx512::hmax(mx);
+      // Nothing visible yet: O and l are still 0, so no rescale either (alpha stays 1); an empty
+      // row writes P = 0 against reference 0 and keeps m = -inf.
     }
-    l[r] = alpha[r] * l[r] + V::hsum(_mm512_add_ps(sum0, sum1));
+    const float m_new = seen;
+    const float sum = exp_row(row, ncols, lim, cv, (m_new == kNegInf ? 0.0f : m_new) * c, prow, &seen);
+    m[r] = m_new;
+    l[r] = alpha[r] * l[r] + sum;
   }
 }
 
