@@ -218,6 +218,28 @@ TEST_P(Bf16Path, DecodeSplitAndBitIdenticalForOneAndTwoThreads) {
   }
 }
 
+// The lazy running max of softmax16: a later block whose max sits 4 logits above the first
+// block's (p up to e^4 against the old reference, kept) and one 16 above it (p would pass 2^8:
+// the row is redone against the new max and the output before it rescaled).
+TEST_P(Bf16Path, LazyMaxKeptAndRedone) {
+  Problem p = parse_problem("b=1,hq=2,sq=3,skv=1000,d=1,dv=8,dtype=bf16,scale=1");
+  Inputs in = generate_inputs(p);
+  std::fill(in.q.values.begin(), in.q.values.end(), 1.0f);
+  for (int64_t j = 0; j < p.skv; ++j) {
+    in.k.values[static_cast<std::size_t>(j)] = j == 300 ? 4.0f : j == 700 ? 16.0f : 0.0f;
+  }
+  round_to_dtype(in.q);
+  round_to_dtype(in.k);
+  for (int64_t splits : {1, 2}) {
+    blocked::FlashAttention16 fa(k(), 2);
+    fa.prepare(p, nullptr, splits);
+    std::vector<float> out(static_cast<std::size_t>(p.o_elems()));
+    fa.run(in, out.data());
+    const AccuracyReport rep = check_accuracy(p, {out.begin(), out.end()}, reference_sdpa(p, in));
+    EXPECT_TRUE(rep.pass()) << "splits=" << splits << ": " << rep.summary();
+  }
+}
+
 // ---- Mutants: the real path with one defect put into its softmax ------------------------
 
 const Kernels16* g_real = nullptr;  // the table the mutant softmaxes wrap
