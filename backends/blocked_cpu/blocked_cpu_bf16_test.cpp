@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <numbers>
 #include <string>
@@ -327,6 +328,15 @@ TEST(BlockedCpuDispatch, Bf16PathNamesAndReasons) {
     }
   }
   EXPECT_EQ(blocked::select_paths("avx512").bf16, nullptr) << "avx512 pins bf16 to the f32 path";
+  for (const char* isa : {"amx", "avx512bf16"}) {  // the environment variable takes the new names
+    if (!blocked::path_unavailable(isa).empty()) continue;
+    ::setenv("SDPA_BLOCKED_CPU_ISA", isa, 1);
+    EXPECT_STREQ(blocked::select_paths().bf16->isa, isa);
+    ::unsetenv("SDPA_BLOCKED_CPU_ISA");
+  }
+  ::setenv("SDPA_BLOCKED_CPU_ISA", "avx512", 1);
+  EXPECT_EQ(blocked::select_paths().bf16, nullptr);
+  ::unsetenv("SDPA_BLOCKED_CPU_ISA");
 #if defined(__x86_64__)
   __builtin_cpu_init();
   if (blocked::path_unavailable("amx").empty()) {

@@ -1,6 +1,8 @@
-// Correctness of the blocked backend, for every kernel table this CPU runs: the exp2 bound,
+// Correctness of the blocked backend, for every f32 kernel table this CPU runs: the exp2 bound,
 // the micro-kernels, odd shapes in every dtype × mask × GQA against the fp64 reference,
-// determinism across thread counts, scratch that does not grow with n.
+// determinism across thread counts (with the decode key split), scratch that does not grow
+// with n. The native bf16 paths have their own file in the same test binary,
+// blocked_cpu_bf16_test.cpp.
 #include <gtest/gtest.h>
 
 #include <cmath>
