@@ -43,7 +43,7 @@ class FlashAttention16 {
     uint64_t bytes = 0;
     uint16_t* q = nullptr;     // rows_pad × dpad: the item's queries, zero rows past the last
     float* o = nullptr;        // rows_pad × dvpad: unnormalised output accumulators
-    float* m = nullptr;        // rows_pad: running max of the raw scores
+    float* m = nullptr;        // rows_pad: reference max of the raw scores (kernels16.h)
     float* l = nullptr;        // rows_pad: running sum of the probabilities
     float* alpha = nullptr;    // rows_pad: rescale factors of the last block
     int64_t* limit = nullptr;  // rows_pad + br: visible keys of each row; then relative to a block

@@ -52,7 +52,8 @@ struct Kernels16 {
 
   // The online softmax of Kernels::softmax over a score block (ncols a multiple of 32), writing
   // the probabilities rounded to bf16 to P (row stride ldp) and leaving S untouched. The row sum
-  // l adds the f32 probabilities, before rounding.
+  // l adds the f32 probabilities, before rounding. m is the row's reference max: it may trail
+  // the true max by up to 8 / c (p ≤ 2^8, see kernels16_simd.h), which changes no quotient.
   void (*softmax)(const float* s, int64_t lds, int rows, int64_t ncols, const int64_t* limit, float c, float* m,
                   float* l, float* alpha, uint16_t* p, int64_t ldp);
   // O rows *= alpha[row] (rows whose alpha is 1 are left alone).
