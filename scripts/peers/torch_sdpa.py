@@ -30,39 +30,26 @@ Without torch it exits 2 and names the set-up script.
 """
 
 import argparse
-import datetime
-import json
 import math
 import os
 import platform
-import re
 import sys
 import time
 import warnings
-from dataclasses import dataclass, field
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SUITES = os.path.join(REPO, "harness", "suites")
+from peer_accuracy import (ACCURACY_NOTE, INPUTS_NOTE, REFERENCE_FLOPS, accuracy_summary, check_accuracy,
+                           make_inputs, reference, reference_row_stride)
+from peer_measure import measure, stopping_policy
+from peer_problem import REPO, SpecError, load_suite, parse_problem
+from peer_results import (FLOPS_NOTE, case_entries, cpuinfo_field, isa_flags, results_document, skip_entries,
+                          utc_now, write_atomically)
+
 SETUP = "scripts/peers/setup-torch"
-FORMAT = "sdpa-bench-results"
-FORMAT_VERSION = 2
 CUDA_BACKENDS = ("cudnn", "flash", "efficient", "math")
 CPU_BACKENDS = ("cpu", "cpu_flash", "cpu_math")
-AGGREGATES = ("mean", "median", "stddev", "min", "max", "p90", "p99")
-MAX_DIM = 1 << 24  # as core/problem.cpp: beyond this a dimension is a typo
 # The math backend materialises b*hq*sq*skv scores (and their softmax) in memory: above this
 # many it is left out (skip with the reason) instead of running for minutes or exhausting memory.
 MATH_MAX_SCORES = 1 << 28
-# The fp64 reference checks every row up to this many FLOPs, and an odd-strided sample of rows
-# above it (NumPy's BLAS does ~2e10 fp64 FLOPs in about a second on two cores).
-REFERENCE_FLOPS = 2e10
-FLOPS_NOTE = ("flops = 2*(d+dv) per unmasked (query, key) pair, summed over batch and heads (= 4*b*hq*sq*skv*d "
-              "for d=dv and no mask); masked pairs are not counted")
-ACCURACY_NOTE = ("|o-r| <= tol_abs(dtype)*sum_k p_k|v_k| + tol_rel(dtype)*|r| against an fp64 reference "
-                 "computed by this script with NumPy")
-INPUTS_NOTE = ("N(0,1) from numpy.random.default_rng(seed) (PCG64), float32, rounded to dtype; deterministic "
-               "and independent of threads and device, but not sdpa-bench's counter-based generator: errors "
-               "are comparable in distribution, not element by element")
 
 
 def _add_local_prefix():
@@ -74,377 +61,6 @@ def _add_local_prefix():
 
 
 _add_local_prefix()
-
-
-class SpecError(ValueError):
-    """A malformed problem spec or option; the message names the key, the value and the rule."""
-
-
-# ---- problems (core/problem.cpp) -------------------------------------------------------------
-
-@dataclass
-class Problem:
-    b: int = 1
-    hq: int = 1
-    hkv: int = 1
-    sq: int = 1
-    skv: int = 1
-    d: int = 64
-    dv: int = 64
-    dtype: str = "f32"
-    mask: str = "none"  # none, causal, causal_br, kvlen
-    kvlen: list = field(default_factory=list)
-    scale_value: float = None  # None: 1/sqrt(d)
-    seed: int = 1
-
-    def scale(self):
-        return self.scale_value if self.scale_value is not None else 1.0 / math.sqrt(self.d)
-
-    def group(self):
-        return self.hq // self.hkv
-
-    def visible_keys(self, bi, i):
-        """Keys [0, visible) that query row i of batch item bi sees (core/problem.cpp)."""
-        if self.mask == "causal":
-            return min(self.skv, i + 1)
-        if self.mask == "causal_br":
-            return min(max(i + 1 + self.skv - self.sq, 0), self.skv)
-        if self.mask == "kvlen":
-            return min(self.skv, self.kvlen[bi])
-        return self.skv
-
-    def visible_pairs(self):
-        pairs = 0
-        for bi in range(self.b):
-            if self.mask in ("none", "kvlen"):
-                per_head = self.sq * self.visible_keys(bi, 0)
-            else:
-                per_head = sum(self.visible_keys(bi, i) for i in range(self.sq))
-            pairs += per_head * self.hq
-        return pairs
-
-    def flops(self):
-        return float(self.visible_pairs()) * 2.0 * (self.d + self.dv)
-
-    def scores(self):
-        return self.b * self.hq * self.sq * self.skv
-
-    def to_string(self):
-        """The canonical spec line, as Problem::to_string() writes it (benchmark names join on it)."""
-        mask = "kvlen:" + "/".join(str(x) for x in self.kvlen) if self.mask == "kvlen" else self.mask
-        scale = "default" if self.scale_value is None else _cpp_double(self.scale_value)
-        return (f"b={self.b},hq={self.hq},hkv={self.hkv},sq={self.sq},skv={self.skv},d={self.d},"
-                f"dv={self.dv},dtype={self.dtype},mask={mask},scale={scale},seed={self.seed}")
-
-
-def _cpp_double(x):
-    """A double as std::ostream with precision(17) prints it (%.17g)."""
-    return format(x, ".17g")
-
-
-def _fail(key, value, rule):
-    raise SpecError(f"problem spec: {key}" + (f"={value}" if value else "") + f": {rule}")
-
-
-def _int(key, value, minimum):
-    if not re.fullmatch(r"-?[0-9]+", value):  # what std::from_chars accepts: no '+', '_' or spaces
-        _fail(key, value, "must be an integer")
-    result = int(value)
-    if result < minimum:
-        _fail(key, value, f"must be >= {minimum}")
-    return result
-
-
-def _float(value):
-    """A decimal number as std::from_chars reads it (no '_', no leading '+'), else NaN."""
-    if not re.fullmatch(r"-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?", value):
-        return float("nan")
-    return float(value)
-
-
-def _dim(key, value):
-    result = _int(key, value, 1)
-    if result > MAX_DIM:
-        _fail(key, value, f"must be <= {MAX_DIM}")
-    return result
-
-
-KNOWN_KEYS = ("b", "h", "hq", "hkv", "sq", "skv", "d", "dv", "dtype", "mask", "scale", "seed")
-
-
-def parse_problem(spec):
-    """Parses a spec line with the rules of core/problem.cpp; raises SpecError."""
-    spec = spec.strip()
-    if not spec:
-        _fail("spec", "", "is empty; expected key=value pairs separated by ','")
-    seen = {}
-    for item in spec.split(","):
-        item = item.strip()
-        key, eq, value = item.partition("=")
-        key, value = key.strip(), value.strip()
-        if not eq or not key:
-            _fail(item, "", "expected key=value")
-        if not value:
-            _fail(key, "", "has no value")
-        if key in seen:
-            _fail(key, value, "is given twice")
-        seen[key] = value
-    for key, value in sorted(seen.items()):  # the C++ walks a std::map: first unknown key by name
-        if key not in KNOWN_KEYS:
-            _fail(key, value, "unknown key; known keys: " + ",".join(KNOWN_KEYS))
-
-    p = Problem()
-    if "b" in seen:
-        p.b = _dim("b", seen["b"])
-    if "h" in seen and "hq" in seen:
-        _fail("h", seen["h"], "give h or hq, not both (h is an alias of hq)")
-    for key in ("h", "hq"):
-        if key in seen:
-            p.hq = _dim(key, seen[key])
-    p.hkv = _dim("hkv", seen["hkv"]) if "hkv" in seen else p.hq
-    if p.hq % p.hkv != 0:
-        _fail("hkv", seen["hkv"], f"hq={p.hq} must be a multiple of hkv")
-    if "sq" in seen:
-        p.sq = _dim("sq", seen["sq"])
-    p.skv = _dim("skv", seen["skv"]) if "skv" in seen else p.sq
-    if "d" in seen:
-        p.d = _dim("d", seen["d"])
-    p.dv = _dim("dv", seen["dv"]) if "dv" in seen else p.d
-    if "dtype" in seen:
-        if seen["dtype"] not in ("f32", "f16", "bf16"):
-            _fail("dtype", seen["dtype"], "must be one of f32, f16, bf16")
-        p.dtype = seen["dtype"]
-    if "mask" in seen:
-        m = seen["mask"]
-        if m in ("none", "causal", "causal_br"):
-            p.mask = m
-        elif m.startswith("kvlen:"):
-            p.mask = "kvlen"
-            for length in m[len("kvlen:"):].split("/"):
-                value = _int("mask", length, 0)
-                if value > p.skv:
-                    _fail("mask", m, f"kvlen {value} exceeds skv={p.skv}")
-                p.kvlen.append(value)
-            if len(p.kvlen) != p.b:
-                _fail("mask", m, f"kvlen needs one length per batch item (b={p.b}, got {len(p.kvlen)})")
-        else:
-            _fail("mask", m, "must be none, causal, causal_br or kvlen:L1/L2/...")
-    if "scale" in seen and seen["scale"] != "default":
-        s = _float(seen["scale"])
-        if not math.isfinite(s) or s <= 0:
-            _fail("scale", seen["scale"], "must be 'default' (1/sqrt(d)) or a positive finite number")
-        p.scale_value = s
-    if "seed" in seen:
-        p.seed = _int("seed", seen["seed"], 0)
-    return p
-
-
-def load_suite(name_or_path):
-    """Problem lines of a suite (a name in harness/suites or a path); '#' starts a comment."""
-    path = name_or_path
-    if not os.path.exists(path):
-        path = os.path.join(SUITES, name_or_path + ".txt")
-    if not os.path.exists(path):
-        known = sorted(f[:-4] for f in os.listdir(SUITES) if f.endswith(".txt")) if os.path.isdir(SUITES) else []
-        raise SpecError(f"suite {name_or_path}: no such file or suite (known suites: {', '.join(known)})")
-    problems = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            line = line.split("#", 1)[0].strip()
-            if not line:
-                continue
-            try:
-                problems.append(parse_problem(line))
-            except SpecError as e:
-                raise SpecError(f"{os.path.basename(path)}:{number}: {e}") from None
-    return problems
-
-
-# ---- statistics and the stopping policy (harness/stats.cpp, harness/measure.cpp) --------------
-
-def percentile(samples, q):
-    """Linear interpolation between order statistics (NumPy's default), as harness/stats.cpp."""
-    if not samples:
-        return float("nan")
-    s = sorted(samples)
-    pos = min(max(q, 0.0), 100.0) / 100.0 * (len(s) - 1)
-    lo = int(math.floor(pos))
-    hi = min(lo + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
-
-
-def summarize(samples):
-    n = len(samples)
-    if n == 0:
-        return {agg: float("nan") for agg in AGGREGATES}
-    mean = sum(samples) / n
-    var = sum((x - mean) ** 2 for x in samples)
-    return {"mean": mean, "median": percentile(samples, 50), "min": min(samples), "max": max(samples),
-            "p90": percentile(samples, 90), "p99": percentile(samples, 99),
-            "stddev": math.sqrt(var / (n - 1)) if n > 1 else 0.0}
-
-
-@dataclass
-class Policy:
-    name: str = "default"
-    warmup: int = 3
-    min_samples: int = 64
-    max_samples: int = 2000
-    min_time_s: float = 0.25
-    max_time_s: float = 10.0
-    case_budget_s: float = 60.0
-    target_rel_stderr: float = 0.005
-
-
-def stopping_policy(name):
-    """The named policies of harness/measure.cpp: default, quick (8 samples), p99 (662 samples)."""
-    if name == "default":
-        return Policy()
-    if name == "quick":
-        return Policy(name, warmup=1, min_samples=8, min_time_s=0, max_time_s=2, case_budget_s=10,
-                      target_rel_stderr=0.02)
-    if name == "p99":
-        return Policy(name, min_samples=662, max_samples=5000, max_time_s=60, case_budget_s=600)
-    raise SpecError(f"stopping policy '{name}': must be default, quick or p99")
-
-
-def rel_stderr(samples):
-    s = summarize(samples)
-    if len(samples) < 2 or s["mean"] <= 0:
-        return math.inf
-    return s["stddev"] / math.sqrt(len(samples)) / s["mean"]
-
-
-def measure(sample, policy, now=time.perf_counter):
-    """Calls sample() -> (wall_ms, device_ms or None) until the policy says stop, as measure.cpp.
-    Returns (wall_ms list, device_ms list (empty without a device clock), stopped_because)."""
-    for _ in range(policy.warmup):
-        sample()
-    wall, device = [], []
-    start = now()
-    while True:
-        w, dev = sample()
-        wall.append(w)
-        if dev is not None:
-            device.append(dev)
-        n = len(wall)
-        elapsed = now() - start
-        if n >= policy.max_samples:
-            why = f"max_samples {policy.max_samples}"
-        elif 3 <= n < policy.min_samples and elapsed >= policy.case_budget_s:
-            why = f"case budget {policy.case_budget_s:.3g} s, {n} of {policy.min_samples} samples"
-        elif n < policy.min_samples:
-            continue
-        elif elapsed >= policy.max_time_s:
-            why = f"max_time {policy.max_time_s:.3g} s"
-        elif elapsed < policy.min_time_s:
-            continue
-        else:
-            rse = rel_stderr(device or wall)
-            if rse > policy.target_rel_stderr:
-                continue
-            why = f"rel_stderr {100 * rse:.2g}% <= {100 * policy.target_rel_stderr:.2g}%"
-        return wall, device, why
-
-
-# ---- accuracy (harness/accuracy.cpp) -------------------------------------------------------
-
-TOLERANCE = {  # (tol_abs, tol_rel); derived in harness/accuracy.cpp
-    "f32": (2.0 ** -14, 16 * 2.0 ** -24),
-    "f16": (2.0 ** -11, 2.0 ** -11),
-    "bf16": (2.0 ** -8, 2.0 ** -8),
-}
-
-
-def reference_row_stride(p, budget_flops=REFERENCE_FLOPS):
-    """Every row within the budget, else an odd stride over the b*hq*sq rows (harness/cases.cpp)."""
-    per_row = p.skv * (p.d + p.dv) * 2.0
-    rows = p.b * p.hq * p.sq
-    if budget_flops <= 0 or per_row * rows <= budget_flops:
-        return 1
-    return int(math.ceil(per_row * rows / budget_flops)) | 1
-
-
-def reference(p, q, k, v, stride=1, chunk_elems=1 << 23):
-    """The fp64 oracle on the rows row % stride == 0 of the b*hq*sq query rows (row-major b, h, s).
-    q, k, v: float64 arrays (b, hq, sq, d), (b, hkv, skv, d), (b, hkv, skv, dv) holding the values
-    exactly as stored. Returns (rows, out, abs_pv): the global row indices, the exact output and
-    sum_k p_k|v_k| of those rows (fully masked rows: 0 and 0, the spec's convention)."""
-    import numpy as np
-    rows_all, outs, abs_pvs = [], [], []
-    scale = p.scale()
-    for bi in range(p.b):
-        for h in range(p.hq):
-            base = (bi * p.hq + h) * p.sq
-            first = (-base) % stride
-            idx = np.arange(first, p.sq, stride, dtype=np.int64)
-            if idx.size == 0:
-                continue
-            hk = h // p.group()
-            kh, vh = k[bi, hk], v[bi, hk]
-            abs_v = np.abs(vh)
-            step = max(1, chunk_elems // max(1, p.skv))
-            for c0 in range(0, idx.size, step):
-                rows = idx[c0:c0 + step]
-                visible = np.array([p.visible_keys(bi, int(i)) for i in rows], dtype=np.int64)
-                s = (q[bi, h, rows] @ kh.T) * scale
-                s[np.arange(p.skv)[None, :] >= visible[:, None]] = -np.inf
-                m = s.max(axis=1)
-                m[visible == 0] = 0.0
-                w = np.exp(s - m[:, None])
-                l = w.sum(axis=1)
-                l[visible == 0] = 1.0
-                w /= l[:, None]
-                outs.append(w @ vh)
-                abs_pvs.append(w @ abs_v)
-                rows_all.append(base + rows)
-    if not rows_all:
-        return np.zeros(0, np.int64), np.zeros((0, p.dv)), np.zeros((0, p.dv))
-    return np.concatenate(rows_all), np.concatenate(outs), np.concatenate(abs_pvs)
-
-
-def check_accuracy(dtype, out, ref, abs_pv):
-    """sdpa-bench's accuracy rule on matching arrays of checked elements (any shape):
-    |o - r| <= tol_abs*abs_pv + tol_rel*|r|; a non-finite output fails outright; a zero bound
-    (fully masked row) demands an exact zero."""
-    import numpy as np
-    tol_abs, tol_rel = TOLERANCE[dtype]
-    o = np.asarray(out, dtype=np.float64).ravel()
-    r = np.asarray(ref, dtype=np.float64).ravel()
-    a = np.asarray(abs_pv, dtype=np.float64).ravel()
-    if o.shape != r.shape or a.shape != r.shape:
-        raise ValueError(f"output has {o.size} elements, the reference {r.size}")
-    finite = np.isfinite(o)
-    non_finite = int(o.size - np.count_nonzero(finite))
-    o_f, r_f, a_f = o[finite], r[finite], a[finite]
-    err = np.abs(o_f - r_f)
-    bound = tol_abs * a_f + tol_rel * np.abs(r_f)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(bound > 0, err / np.where(bound > 0, bound, 1.0), np.where(err > 0, np.inf, 0.0))
-        rel_ok = (np.abs(r_f) > 1e-3 * a_f) & (np.abs(r_f) > 0)
-        rel = err[rel_ok] / np.abs(r_f[rel_ok])
-    ref_sq = float(np.sum(r_f * r_f))
-    err_sq = float(np.sum(err * err))
-    failed = int(np.count_nonzero(ratio > 1)) + non_finite
-    worst = float(ratio.max()) if ratio.size else 0.0
-    if non_finite:
-        worst = math.inf
-    return {"tol_abs": tol_abs, "tol_rel": tol_rel, "checked_elems": int(o.size), "failed_elems": failed,
-            "non_finite": non_finite,
-            "max_abs_err": float(err.max()) if err.size else 0.0,
-            "max_rel_err": float(rel.max()) if rel.size else 0.0,
-            "nmse": err_sq / ref_sq if ref_sq > 0 else err_sq,
-            "worst_of_bound": worst, "pass": failed == 0}
-
-
-def accuracy_summary(acc):
-    s = (f"max_abs={acc['max_abs_err']:.2e} max_rel={acc['max_rel_err']:.2e} nmse={acc['nmse']:.2e} "
-         f"worst={acc['worst_of_bound']:.3g} of bound")
-    if acc["non_finite"]:
-        s += f" NON-FINITE OUTPUT ({acc['non_finite']} elements)"
-    if acc["failed_elems"]:
-        s += f" ({acc['failed_elems']} of {acc['checked_elems']} elements out of bound)"
-    return s
 
 
 # ---- which kernel ran (torch.profiler event names) --------------------------------------------
@@ -477,112 +93,6 @@ def memory_peak(events):
         cur += size
         peak = max(peak, cur)
     return peak
-
-
-# ---- results file (format version 2) --------------------------------------------------------
-
-def num(x):
-    """A JSON number must be finite: NaN and inf become null."""
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
-
-
-def _base_entry(backend, p, status):
-    name = f"{backend}/{p.to_string()}"
-    return {"name": name, "run_name": name, "backend": backend, "problem": p.to_string(), "status": status,
-            "threads": 1, "iterations": 1, "time_unit": "ms"}
-
-
-def _counters(p, time_ms):
-    flops = p.flops()
-    return {"flops": flops, "tflops": num(flops / (time_ms * 1e-3) / 1e12) if time_ms and time_ms > 0 else 0.0}
-
-
-def skip_entries(backend, p, reason, status="skip"):
-    """A case that did not run: one iteration entry with error_message '<status>: <reason>'."""
-    e = _base_entry(backend, p, status)
-    e.update({"run_type": "iteration", "repetitions": 0, "repetition_index": 0, "real_time": 0, "cpu_time": 0,
-              "error_occurred": True, "error_message": f"{status}: {reason}"})
-    return [e]
-
-
-def case_entries(backend, p, wall_ms, device_ms, stopped_because, acc, scratch_bytes=0, notes=None, extra=None):
-    """The aggregates of one case. real_time: the device clock where there is one, else the wall
-    clock; cpu_time: the wall clock (end-to-end) of the same queries. The median also carries
-    every sample (samples_real_time, samples_cpu_time)."""
-    primary = device_ms or wall_ms
-    n = len(primary)
-    dev, wall = summarize(primary), summarize(wall_ms)
-    status = "pass" if acc["pass"] else "fail"
-    out = []
-    for agg in AGGREGATES:
-        e = _base_entry(backend, p, status)
-        e.update({"name": e["run_name"] + "_" + agg, "run_type": "aggregate", "aggregate_name": agg,
-                  "aggregate_unit": "time", "repetitions": n,
-                  "real_time": num(dev[agg]), "cpu_time": num(wall[agg])})
-        if agg != "stddev":
-            e.update(_counters(p, dev[agg]))
-        e.update({"device_clock": bool(device_ms), "stopped_because": stopped_because,
-                  "scratch_bytes": int(scratch_bytes),
-                  "max_abs_err": num(acc["max_abs_err"]), "max_rel_err": num(acc["max_rel_err"]),
-                  "nmse": num(acc["nmse"]), "worst_of_bound": num(acc["worst_of_bound"]),
-                  "tol_abs": acc["tol_abs"], "tol_rel": acc["tol_rel"], "pass": 1 if acc["pass"] else 0})
-        for key, value in (extra or {}).items():
-            e[key] = value
-        for key, value in (notes or {}).items():
-            e["note_" + key] = value
-        if agg == "median":
-            e["samples_real_time"] = [num(x) for x in primary]
-            e["samples_cpu_time"] = [num(x) for x in wall_ms]
-        out.append(e)
-    return out
-
-
-def results_document(context, entries):
-    ctx = {key: (num(value) if isinstance(value, float) else value) for key, value in context.items()}
-    return {"format": FORMAT, "format_version": FORMAT_VERSION, "context": ctx, "benchmarks": entries}
-
-
-def write_atomically(path, doc):
-    """Writes JSON to a temporary file beside path and renames it: a reader never sees half a file."""
-    text = json.dumps(doc, indent=1, allow_nan=False)  # NaN is not JSON: num() must have caught it
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    tmp = f"{path}.tmp.{os.getpid()}"
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def utc_now():
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def cpuinfo_field(key, path="/proc/cpuinfo"):
-    try:
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                if line.startswith(key):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return ""
-
-
-def isa_flags():
-    flags = set(cpuinfo_field("flags").split())
-    wanted = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_bf16",
-              "avx512_fp16", "avx512_vnni", "amx_tile", "amx_bf16", "amx_fp16")
-    return " ".join(f for f in wanted if f in flags)
 
 
 # ---- torch ------------------------------------------------------------------------------
@@ -634,9 +144,9 @@ def torch_context(torch, device, policy, gqa):
         "host_name": platform.node(),
         "date": utc_now(),
         "cpu_model": cpuinfo_field("model name"),
-        "cpu_cores_online": os.cpu_count(),
+        "cpu_cores_online": str(os.cpu_count()),
         "isa_flags": isa_flags(),
-        "threads_used": torch.get_num_threads(),
+        "threads_used": str(torch.get_num_threads()),
         "load_average_start": _load_average(),
         "stopping_policy": policy.name + " (hot caches)",
         "flops_rule": FLOPS_NOTE,
@@ -665,27 +175,17 @@ def torch_context(torch, device, policy, gqa):
         "cudnn_version": _version_string(torch.backends.cudnn.version()),
         "cuda_device": props.name,
         "cuda_compute_capability": f"{props.major}.{props.minor}",
-        "cuda_sm_count": props.multi_processor_count,
-        "cuda_mem_bytes": props.total_memory,
+        "cuda_sm_count": str(props.multi_processor_count),
+        "cuda_mem_bytes": str(props.total_memory),
     })
     if hasattr(props, "L2_cache_size"):
-        ctx["cuda_l2_bytes"] = props.L2_cache_size
+        ctx["cuda_l2_bytes"] = str(props.L2_cache_size)
     try:  # private, but the only place torch reports the driver's CUDA version
         v = torch._C._cuda_getDriverVersion()
         ctx["cuda_driver"] = f"{v // 1000}.{v % 1000 // 10}"
     except (AttributeError, RuntimeError):
         pass
     return ctx
-
-
-def make_inputs(p):
-    """Deterministic N(0,1) float32 inputs (NumPy PCG64 with the problem's seed)."""
-    import numpy as np
-    rng = np.random.default_rng(p.seed)
-    q = rng.standard_normal((p.b, p.hq, p.sq, p.d), dtype=np.float32)
-    k = rng.standard_normal((p.b, p.hkv, p.skv, p.d), dtype=np.float32)
-    v = rng.standard_normal((p.b, p.hkv, p.skv, p.dv), dtype=np.float32)
-    return q, k, v
 
 
 TORCH_DTYPES = {"f32": "float32", "f16": "float16", "bf16": "bfloat16"}
