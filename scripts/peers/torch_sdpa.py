@@ -149,6 +149,9 @@ def torch_context(torch, device, policy, gqa):
         "threads_used": str(torch.get_num_threads()),
         "load_average_start": _load_average(),
         "stopping_policy": policy.name + " (hot caches)",
+        "busy_threads": ("per case: process CPU time / wall time while sampling, i.e. how many threads were on a "
+                         "core on average; well below threads_used means the machine was shared (or the kernel "
+                         "serialised) and the latencies include waiting for cores"),
         "flops_rule": FLOPS_NOTE,
         "accuracy_rule": ACCURACY_NOTE,
         "inputs": INPUTS_NOTE,
@@ -309,14 +312,16 @@ def run_backend(torch, case, backend, device, policy, gqa):
                 t0 = time.perf_counter()
                 call()
                 return (time.perf_counter() - t0) * 1e3, None
+        cpu0, wall0 = time.process_time(), time.perf_counter()
         wall, dev, why = measure(sample, policy)
+        busy = (time.process_time() - cpu0) / max(time.perf_counter() - wall0, 1e-9)
     notes = {"kernel": kernel,
              "scratch": ("peak bytes allocated by the call beyond its output, from "
                          + ("torch.cuda.max_memory_allocated" if device == "cuda" else
                             "the CPU allocator's events in torch.profiler"))}
     if p.hq != p.hkv:
         notes["gqa"] = "enable_gqa" if gqa == "native" else "repeat_interleave (outside the timed call)"
-    extra = {"rows_checked": int(case.rows.size), "rows_total": p.b * p.hq * p.sq}
+    extra = {"rows_checked": int(case.rows.size), "rows_total": p.b * p.hq * p.sq, "busy_threads": round(busy, 3)}
     return case_entries("torch_" + backend, p, wall, dev, why, acc, scratch, notes, extra), acc, kernel
 
 
@@ -367,7 +372,8 @@ def run(problems, backends, device, policy, out_path, gqa="native", threads=None
                 entries += case_out
                 med = case_out[1]
                 status = (f"{med['status']}, p50 {med['real_time']:.4g} ms, {med['tflops']:.3g} TFLOP/s, "
-                          f"{accuracy_summary(acc)}, {kernel}, {med['stopped_because']}")
+                          f"{accuracy_summary(acc)}, {kernel}, {med['stopped_because']}, "
+                          f"{med['busy_threads']:.2f} threads busy")
                 failures += 0 if acc["pass"] else 1
             else:
                 text = _first_line(failure) or type(failure).__name__

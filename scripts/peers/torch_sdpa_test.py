@@ -486,6 +486,7 @@ class TorchCpuTest(unittest.TestCase):
         for e in medians:
             self.assertEqual(e["status"], "pass", e)
             self.assertEqual(len(e["samples_real_time"]), 3)
+            self.assertGreater(e["busy_threads"], 0)
         kernels = {e["backend"] + " " + e["problem"]: e["note_kernel"] for e in medians}
         self.assertTrue(all(v.startswith("math") for k, v in kernels.items() if k.startswith("torch_cpu_math")))
         self.assertIn("flash_attention_cpu", kernels["torch_cpu " + pp.parse_problem(problems[0]).to_string()])
