@@ -33,6 +33,7 @@ import argparse
 import math
 import os
 import platform
+import re
 import sys
 import time
 import warnings
@@ -333,7 +334,8 @@ def skip_reason(p, backend, math_max_scores):
 
 
 def _first_line(text):
-    text = str(text).strip()
+    """The first line of an error or warning, without PyTorch's "(Triggered internally at file:line.)"."""
+    text = re.sub(r"\s*\(Triggered internally at [^)]*\)", "", str(text)).strip()
     return text.splitlines()[0] if text else ""
 
 
@@ -380,7 +382,7 @@ def run(problems, backends, device, policy, out_path, gqa="native", threads=None
                 oom = isinstance(failure, MemoryError) or "out of memory" in text.lower()
                 declined = ("No available kernel" in text or isinstance(failure, TypeError)
                             or "not supported" in text.lower())
-                why = [_first_line(w.message) for w in caught]
+                why = [w for w in (_first_line(w.message) for w in caught) if w]
                 if why and declined:
                     text += " (" + "; ".join(dict.fromkeys(why)) + ")"
                 kind = "skip" if (declined or oom) else "error"

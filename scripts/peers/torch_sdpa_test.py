@@ -319,6 +319,12 @@ class KernelNoteTest(unittest.TestCase):
         self.assertEqual(note, "cudnn (aten::_scaled_dot_product_cudnn_attention); device kernels: "
                                "cudnn_generated_sdpa_fprop, copy")
 
+    def test_reasons_keep_the_first_line_without_pytorchs_source_location(self):
+        self.assertEqual(t._first_line("Flash attention requires q,k,v to have the same last dimension. (Triggered "
+                                       "internally at /pytorch/aten/src/sdp_utils_cpp.cpp:23.)\nmore"),
+                         "Flash attention requires q,k,v to have the same last dimension.")
+        self.assertEqual(t._first_line(""), "")
+
     def test_memory_peak_is_the_highest_running_sum(self):
         self.assertEqual(t.memory_peak([(3, -100), (1, 100), (2, 50), (4, 10)]), 150)
         self.assertEqual(t.memory_peak([]), 0)
