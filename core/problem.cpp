@@ -188,9 +188,9 @@ double max_scale(int64_t d, double max_input) {
 double InputDist::max_abs() const {
   // 1.01: rounding to the dtype may push a value up by less than one bf16 ulp (2^-8).
   switch (kind) {
-    case Kind::normal: return std::max(kMaxInputMagnitude, 1.01 * kMaxInputMagnitude * sigma);
+    case Kind::normal: return sigma <= 1 ? kMaxInputMagnitude : 1.01 * kMaxInputMagnitude * sigma;
     case Kind::uniform: return kMaxInputMagnitude;
-    case Kind::outliers: return std::max(kMaxInputMagnitude, 1.01 * kMaxInputMagnitude * magnitude);
+    case Kind::outliers: return magnitude <= 1 ? kMaxInputMagnitude : 1.01 * kMaxInputMagnitude * magnitude;
     case Kind::shift: return 1.01 * (kMaxInputMagnitude + std::abs(mu));
   }
   return kMaxInputMagnitude;
