@@ -34,10 +34,17 @@ fs::path temp_dir(const std::string& name) {
   return dir;
 }
 
-TEST(Cli, ListShowsTheNaiveBackend) {
+TEST(Cli, ListShowsTheNaiveBackendAsBuilt) {
   const Result r = run("list");
   EXPECT_EQ(r.code, 0) << r.out;
-  EXPECT_NE(r.out.find("naive"), std::string::npos) << r.out;
+  // Listed among the built backends, not under "not built:".
+  const auto built = r.out.find("backends built into this binary:\n");
+  const auto naive = r.out.find("\n  naive\n");
+  ASSERT_NE(built, std::string::npos) << r.out;
+  ASSERT_NE(naive, std::string::npos) << r.out;
+  EXPECT_LT(built, naive);
+  const auto missing = r.out.find("not built:");
+  if (missing != std::string::npos) EXPECT_LT(naive, missing) << r.out;
 }
 
 TEST(Cli, BadInputIsExitTwoWithTheKeyNamed) {
@@ -62,7 +69,7 @@ TEST(Cli, BadInputIsExitTwoWithTheKeyNamed) {
 TEST(Cli, CheckPrintsOneLinePerCaseAndTheSummary) {
   const Result r = run("check --backend naive --problem sq=16,d=8 --problem sq=8,d=8,dtype=f16,mask=causal");
   EXPECT_EQ(r.code, 0) << r.out;
-  EXPECT_NE(r.out.find("pass  naive"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("pass    naive"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("2 passed, 0 failed, 0 skipped"), std::string::npos) << r.out;
 }
 
@@ -85,18 +92,32 @@ TEST(Cli, RunWritesAResultsFileAndResumesAfterAKill) {
   ASSERT_EQ(r.code, 0) << r.out;
   std::ifstream in(out);
   const nlohmann::json j = nlohmann::json::parse(in);
+  EXPECT_EQ(j["format"], "sdpa-bench-results");
+  EXPECT_EQ(j["format_version"], 2);
   EXPECT_TRUE(j["context"].contains("cpu_model"));
   int aggregates = 0;
-  for (const auto& e : j["benchmarks"]) aggregates += e["run_type"] == "aggregate";
+  for (const auto& e : j["benchmarks"]) {
+    aggregates += e["run_type"] == "aggregate";
+    if (e["aggregate_name"] == "median") EXPECT_EQ(e["samples_real_time"].size(), e["repetitions"].get<size_t>());
+  }
   EXPECT_EQ(aggregates, 2 * 7);
   EXPECT_FALSE(fs::exists(out + ".partial.jsonl"));  // the journal is gone once the file is whole
-  EXPECT_NE(r.out.find("p50 ms"), std::string::npos);  // the latency table
+  EXPECT_NE(r.out.find("### Latency"), std::string::npos);  // the tables
+
+  // A finished file is not overwritten without --force.
+  Result again = run(args);
+  EXPECT_EQ(again.code, 2) << again.out;
+  EXPECT_NE(again.out.find("--force"), std::string::npos) << again.out;
 
   // A killed run leaves its journal; the next run picks it up and skips the finished case.
   fs::remove(out);
   {
+    nlohmann::json first_case = nlohmann::json::array();
+    for (const auto& e : j["benchmarks"]) {
+      if (e["run_name"] == j["benchmarks"][0]["run_name"]) first_case.push_back(e);
+    }
     std::ofstream journal(out + ".partial.jsonl");
-    journal << "[" << j["benchmarks"][0].dump() << "]\n" << "[{\"truncated";
+    journal << first_case.dump() << "\n" << "[{\"truncated";
   }
   r = run(args);
   ASSERT_EQ(r.code, 0) << r.out;
@@ -111,19 +132,54 @@ TEST(Cli, RunWritesAResultsFileAndResumesAfterAKill) {
   EXPECT_FALSE(fs::exists(bad));
 }
 
-TEST(Cli, CompareFlagsARegression) {
-  const fs::path dir = temp_dir("compare");
-  const std::string base = (dir / "base.json").string();
-  ASSERT_EQ(run("run --backend naive --policy quick --no-calibration --problem sq=64,d=32 --out " + base).code, 0);
-  std::ifstream in(base);
-  nlohmann::json j = nlohmann::json::parse(in);
-  for (auto& e : j["benchmarks"]) e["real_time"] = e["real_time"].get<double>() * 2;  // twice as slow
-  const std::string slow = (dir / "slow.json").string();
-  std::ofstream(slow) << j.dump();
-  EXPECT_EQ(run("compare " + base + " " + base).code, 0);
-  const Result r = run("compare " + base + " " + slow + " --max-slowdown 0.1");
+TEST(Cli, ForeignAndDamagedResultsFilesAreRefused) {
+  const fs::path dir = temp_dir("foreign");
+  const std::string gbench = (dir / "gbench.json").string();
+  std::ofstream(gbench) << R"({"context": {"executable": "./bm"}, "benchmarks": [{"name": "BM_memcpy/8",
+      "run_name": "BM_memcpy/8", "run_type": "iteration", "real_time": 1.0, "cpu_time": 1.0, "time_unit": "ns"}]})";
+  Result r = run("report " + gbench);
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("not a results file of sdpa-bench"), std::string::npos) << r.out;
+  const std::string cut = (dir / "cut.json").string();
+  std::ofstream(cut) << R"({"format": "sdpa-bench-results", "format_version": 2, "benchmarks": [)";
+  r = run("report " + cut);
+  EXPECT_EQ(r.code, 2) << r.out;
+  const std::string no_status = (dir / "nostatus.json").string();
+  std::ofstream(no_status) << R"({"format": "sdpa-bench-results", "format_version": 2, "context": {},
+      "benchmarks": [{}]})";
+  r = run("report " + no_status);
+  EXPECT_EQ(r.code, 2) << r.out;
+  const std::string future = (dir / "future.json").string();
+  std::ofstream(future) << R"({"format": "sdpa-bench-results", "format_version": 99, "benchmarks": []})";
+  r = run("report " + future);
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("newer"), std::string::npos) << r.out;
+}
+
+TEST(Cli, SelectionFiltersAndBounds) {
+  Result r = run("check --backend naive --suite smoke --dtype bf16 --mask causal");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(r.out.find("dtype=f32"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("dtype=bf16"), std::string::npos) << r.out;
+  r = run("check --backend naive --suite smoke --filter 'hq=4,hkv=1,'");
+  EXPECT_NE(r.out.find("1 passed"), std::string::npos) << r.out;
+  EXPECT_EQ(r.code, 0) << r.out;
+  r = run("check --backend naive --suite smoke --filter 'nothing-matches-this'");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("left none"), std::string::npos) << r.out;
+  r = run("check --backend naive --problem sq=4 --threads 100000");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("--threads 100000: at most"), std::string::npos) << r.out;
+}
+
+TEST(Cli, ARunWhereNothingCanRunIsNotAPass) {
+  // A backend folder that is not built, or built without its device, runs nothing: say so.
+  Result r = run("check --backend cudnn --problem sq=16,d=64,dtype=f16");
+  if (r.out.find("skip") == std::string::npos) GTEST_SKIP() << "cudnn ran here: " << r.out;
   EXPECT_EQ(r.code, 1) << r.out;
-  EXPECT_NE(r.out.find("REGRESSION"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("nothing ran"), std::string::npos) << r.out;
+  r = run("check --backend cudnn --problem sq=16,d=64,dtype=f16 --allow-unavailable");
+  EXPECT_EQ(r.code, 0) << r.out;
 }
 
 }  // namespace

@@ -1,29 +1,21 @@
 #include "harness/commands.h"
 
-#include <omp.h>
+#include <unistd.h>
 
-#include <algorithm>
-#include <chrono>
-#include <cstdio>
 #include <ctime>
 #include <filesystem>
-#include <fstream>
-#include <iomanip>
-#include <sstream>
 #include <iostream>
-#include <map>
-#include <set>
 
 #include <nlohmann/json.hpp>
 
 #include "backends/registry.h"
-#include "harness/cases.h"
+#include "harness/calibration.h"
 #include "harness/machine_info.h"
-#include "core/memory.h"
-#include "harness/npy.h"
 #include "harness/report.h"
+#include "harness/reporters.h"
 #include "harness/results.h"
-#include "harness/suite.h"
+#include "harness/results_file.h"
+#include "harness/runner.h"
 
 namespace sdpa {
 
@@ -37,98 +29,6 @@ namespace {
 constexpr double kCheckReferenceFlops = 2e10;
 constexpr double kRunReferenceFlops = 2e9;
 
-struct Selected {
-  std::vector<std::unique_ptr<Backend>> backends;
-  std::vector<std::string> missing;  // asked for but not built: "name: reason"
-};
-
-Selected select_backends(const Selection& sel) {
-  const Registry& reg = registry();
-  BackendOptions opts;
-  opts.threads = sel.threads;
-  opts.vulkan_device = sel.vulkan_device;
-  Selected out;
-  std::vector<std::string> names = sel.backends;
-  if (names.empty()) names = reg.names();
-  std::set<std::string> seen;
-  for (const std::string& name : names) {
-    if (!seen.insert(name).second) continue;
-    if (const BackendEntry* e = reg.find(name)) {
-      out.backends.push_back(e->make(opts));
-      continue;
-    }
-    auto missing = std::find_if(reg.missing().begin(), reg.missing().end(),
-                                [&](const MissingBackend& m) { return name.rfind(m.name, 0) == 0; });
-    if (missing != reg.missing().end()) {
-      out.missing.push_back(name + ": not built: " + missing->reason);
-      continue;
-    }
-    std::string known;
-    known = join(reg.names(), ", ");
-    throw SpecError("--backend " + name + ": unknown backend (built: " + known + ")");
-  }
-  return out;
-}
-
-std::vector<Problem> select_problems(const Selection& sel) {
-  std::vector<Problem> problems;
-  if (!sel.suite.empty()) {
-    for (const SuiteCase& c : load_suite(sel.suite)) problems.push_back(c.problem);
-  }
-  for (const std::string& line : sel.problems) problems.push_back(parse_problem(line));
-  return problems;
-}
-
-void apply_threads(const Selection& sel) {
-  if (sel.threads > 0) omp_set_num_threads(sel.threads);
-}
-
-// Refuses problems whose inputs, output and fp64 reference would not fit in memory.
-void check_fits(const Problem& p) {
-  const double bytes = static_cast<double>(p.q_elems() + p.k_elems() + p.v_elems()) * (4 + 2) +
-                       static_cast<double>(p.o_elems()) * (8 + 8 + 8 + 4);
-  const double avail = static_cast<double>(available_memory_bytes());
-  if (bytes > 0.8 * avail) {
-    throw SpecError("problem " + p.to_string() + ": inputs, outputs and reference need about " +
-                    format_bytes(bytes) + ", more than 80% of the " + format_bytes(avail) + " available");
-  }
-}
-
-std::string status_line(const CaseResult& r) {
-  std::ostringstream line;
-  line << std::left << std::setw(6) << to_string(r.status) << std::setw(22) << r.backend << " " << r.problem.to_string()
-       << "  ";
-  if (r.status == CaseStatus::skip || r.status == CaseStatus::error) {
-    line << to_string(r.status) << ": " << r.reason;
-    return line.str();
-  }
-  line << r.accuracy.summary();
-  if (r.reference_rows_checked < r.reference_rows_total) {
-    line << " (rows sampled: " << r.reference_rows_checked << "/" << r.reference_rows_total << ")";
-  }
-  return line.str();
-}
-
-json case_json(const CaseResult& r) {
-  json j;
-  j["backend"] = r.backend;
-  j["problem"] = r.problem.to_string();
-  j["status"] = std::string(to_string(r.status));
-  j["reason"] = r.reason;
-  j["repro"] = r.repro();
-  if (r.status == CaseStatus::pass || r.status == CaseStatus::fail) {
-    j["max_abs_err"] = r.accuracy.max_abs_err;
-    j["max_rel_err"] = r.accuracy.max_rel_err;
-    j["nmse"] = r.accuracy.nmse;
-    j["worst_of_bound"] = r.accuracy.worst_ratio;
-    j["failed_elems"] = r.accuracy.failed_elems;
-    j["checked_elems"] = r.accuracy.checked_elems;
-    j["tol_abs"] = r.accuracy.tol.abs;
-    j["tol_rel"] = r.accuracy.tol.rel;
-  }
-  return j;
-}
-
 std::string machine_name() {
   if (const char* env = std::getenv("SDPA_MACHINE")) return env;
   std::map<std::string, std::string> ctx = host_context(1);
@@ -139,226 +39,242 @@ std::string machine_name() {
   return name;
 }
 
-}  // namespace
-
-int cmd_list(const Selection& sel) {
-  apply_threads(sel);
-  const Registry& reg = registry();
-  BackendOptions opts;
-  opts.threads = sel.threads;
-  opts.vulkan_device = sel.vulkan_device;
-  std::cout << "backends built into this binary:\n";
-  for (const BackendEntry& e : reg.entries()) {
-    auto b = e.make(opts);
-    Support avail = b->available();
-    std::cout << "  " << e.name << (avail ? "" : "  [unavailable: " + avail.reason + "]") << "\n"
-              << "      " << (avail ? b->describe() : std::string("-")) << "\n"
-              << "      device: " << b->device_class() << "\n";
-  }
-  if (!reg.missing().empty()) {
-    std::cout << "not built:\n";
-    for (const MissingBackend& m : reg.missing()) std::cout << "  " << m.name << ": " << m.reason << "\n";
-  }
-  std::cout << "threads: " << omp_threads() << "\n";
-  return 0;
+DType parse_dtype(const std::string& name) {
+  if (name == "f16") return DType::f16;
+  if (name == "bf16") return DType::bf16;
+  return DType::f32;
 }
 
-int cmd_check(const Selection& sel, const std::string& json_out, bool verbose) {
-  apply_threads(sel);
-  Selected selected = select_backends(sel);
-  const std::vector<Problem> problems = select_problems(sel);
-  for (const Problem& p : problems) check_fits(p);
-  int passed = 0, failed = 0, skipped = 0;
-  json cases = json::array();
-  for (const std::string& m : selected.missing) {
-    std::cout << "skip  " << m << "\n";
-    ++skipped;
-  }
-  for (const Problem& p : problems) {
-    const ProblemData data = make_problem_data(p, kCheckReferenceFlops);
-    for (auto& backend : selected.backends) {
-      const CaseResult r = run_case(*backend, data);
-      std::cout << status_line(r) << "\n";
-      if (r.status == CaseStatus::fail || r.status == CaseStatus::error) {
-        std::cout << "      repro: " << r.repro() << "\n";
-      }
-      if (verbose && r.status == CaseStatus::pass) {
-        for (const BadElement& e : r.accuracy.worst) {
-          std::printf("      worst [b=%lld,h=%lld,s=%lld,c=%lld] got %.9g want %.9g bound %.2e\n",
-                      static_cast<long long>(e.b), static_cast<long long>(e.h), static_cast<long long>(e.s),
-                      static_cast<long long>(e.c), e.got, e.want, e.bound);
-        }
-      }
-      std::cout.flush();
-      switch (r.status) {
-        case CaseStatus::pass: ++passed; break;
-        case CaseStatus::skip: ++skipped; break;
-        default: ++failed; break;
-      }
-      cases.push_back(case_json(r));
-    }
-  }
-  if (!json_out.empty()) {
-    json doc{{"context", host_context(omp_threads())}, {"cases", cases}};
-    write_file_atomically(json_out, doc.dump(1));
-  }
-  std::cout << passed << " passed, " << failed << " failed, " << skipped << " skipped\n";
-  return failed > 0 ? 1 : 0;
+std::string utc_now(const char* format) {
+  char buf[64];
+  std::time_t now = std::time(nullptr);
+  std::strftime(buf, sizeof buf, format, std::gmtime(&now));
+  return buf;
 }
 
-int cmd_run(const Selection& sel, const RunOptions& opts) {
-  apply_threads(sel);
-  Selected selected = select_backends(sel);
-  const std::vector<Problem> problems = select_problems(sel);
-  for (const Problem& p : problems) check_fits(p);
-  StoppingPolicy policy = stopping_policy(opts.policy);
-  if (opts.min_samples > 0) policy.min_samples = opts.min_samples;
-  policy.cold = opts.cold;
+// results/<machine>/<suite>-<date>.json: a killed run of the same suite on the same day resumes
+// its journal; a finished file is never overwritten (a later run of the day gets the time too).
+std::string default_out(const Selection& sel) {
+  std::string stem = sel.suite.empty() ? "problems" : fs::path(sel.suite).stem().string();
+  const std::string dir = "results/" + machine_name() + "/";
+  std::string out = dir + stem + "-" + utc_now("%Y-%m-%d") + ".json";
+  if (fs::exists(out)) out = dir + stem + "-" + utc_now("%Y-%m-%dT%H%M%S") + ".json";
+  return out;
+}
 
-  std::string out = opts.out;
-  if (out.empty()) {
-    char date[32];
-    std::time_t now = std::time(nullptr);
-    std::strftime(date, sizeof date, "%Y-%m-%d", std::gmtime(&now));
-    out = "results/" + machine_name() + "/" + date + ".json";
-  }
-  ResultsWriter writer(out, !opts.fresh);
-  if (writer.resumed() > 0) {
-    std::cerr << "resuming " << out << ": " << writer.resumed() << " case(s) already done (--fresh to start over)\n";
-  }
-
+json base_context(const std::string& command) {
   json context = host_context(omp_threads());
   context["executable"] = "sdpa-bench";
+  context["command"] = command;
   context["num_cpus"] = omp_threads();
   context["library_build_type"] = context["build_type"];
   context["flops_rule"] =
       "flops = 2*(d+dv) per unmasked (query, key) pair, summed over batch and heads (= 4*b*hq*sq*skv*d for "
       "d=dv and no mask); masked pairs are not counted";
   context["accuracy_rule"] = "|o-r| <= tol_abs(dtype)*sum_k p_k|v_k| + tol_rel(dtype)*|r| against an fp64 reference";
-  context["stopping_policy"] = policy.name + (policy.cold ? " (cold caches)" : " (hot caches)");
-  context["timing"] = "real_time: device clock where the backend has one, else wall; cpu_time: wall clock";
+  return context;
+}
 
-  // Calibration GEMMs: the best GEMM of each device class, measured now, in this process.
-  std::map<std::string, Calibration> peak;
-  if (!opts.no_calibration) {
-    for (auto& b : selected.backends) {
-      if (!b->available()) continue;
-      std::cerr << "calibrating " << b->name() << " ...\n";
-      for (const Calibration& c : b->calibrate()) {
-        if (c.dtype != DType::f32 && c.device_class == "cpu") continue;
-        auto it = peak.find(c.device_class);
-        if (it == peak.end() || c.tflops > it->second.tflops) peak[c.device_class] = c;
-      }
-    }
-  }
-  for (const auto& [cls, c] : peak) {
-    context["calibration_" + cls + "_tflops"] = c.tflops;
-    context["calibration_" + cls + "_gemm"] = c.what;
-    std::cerr << "calibration " << cls << ": " << c.what << " = " << c.tflops << " TFLOP/s\n";
-  }
-  for (auto& b : selected.backends) {
+void add_backend_context(json& context, const SelectedBackends& selected) {
+  for (const auto& b : selected.backends) {
     const Support avail = b->available();
     context["backend_" + b->name()] = avail ? b->describe() : "unavailable: " + avail.reason;
+    context[b->name() + "_device"] = b->device_class();
     if (avail) {
       for (const auto& [k, v] : b->context()) context[b->name() + "_" + k] = v;
     }
   }
+  if (!selected.left_out.empty()) context["left_out"] = join(selected.left_out, "; ");
+}
 
-  const std::size_t total = problems.size() * selected.backends.size();
-  std::size_t index = 0;
-  int failed = 0;
+void print_left_out(const SelectedBackends& selected) {
+  if (selected.left_out.empty()) return;
+  std::cerr << "default backend set; left out: " << join(selected.left_out, "; ")
+            << ". Include everything with --backend all.\n";
+}
+
+// Exit 1 when nothing could run: every selected backend unavailable or not built.
+bool nothing_ran(const SelectedBackends& selected) {
+  for (const auto& b : selected.backends) {
+    if (b->available()) return false;
+  }
+  return true;
+}
+
+void explain_nothing_ran(const SelectedBackends& selected) {
+  std::cerr << "nothing ran: no selected backend is available here";
+  for (const auto& b : selected.backends) std::cerr << "\n  " << b->name() << ": " << b->available().reason;
+  for (const std::string& m : selected.missing) std::cerr << "\n  " << m;
+  std::cerr << "\n(--allow-unavailable to exit 0 all the same)\n";
+}
+
+}  // namespace
+
+int cmd_list(const Selection& sel) {
+  apply_threads(sel);
+  Selection all = sel;
+  all.backends = {"all"};
+  const SelectedBackends selected = select_backends(all);
+  std::cout << "backends built into this binary:\n";
+  for (const auto& b : selected.backends) {
+    const Support avail = b->available();
+    const BackendEntry* e = registry().find(b->name());
+    std::cout << "  " << b->name() << (e && !e->variant_of.empty() ? "  (variant of " + e->variant_of + ")" : "")
+              << (avail ? "" : "  [unavailable: " + avail.reason + "]") << "\n"
+              << "      " << (avail ? b->describe() : std::string("-")) << "\n"
+              << "      device: " << b->device_class() << "\n";
+  }
+  if (!registry().missing().empty()) {
+    std::cout << "not built:\n";
+    for (const MissingBackend& m : registry().missing()) std::cout << "  " << m.name << ": " << m.reason << "\n";
+  }
+  std::cout << "threads: " << omp_threads() << "\n";
+  return 0;
+}
+
+int cmd_check(const Selection& sel, const CheckOptions& opts) {
+  apply_threads(sel);
+  SelectedBackends selected = select_backends(sel);
+  const std::vector<Problem> problems = select_problems(sel);
+  admit_problems(problems);
+  print_left_out(selected);
+  for (const std::string& m : selected.missing) std::cout << "skip    " << m << "\n";
+
+  CheckConsoleReporter console(std::cout, opts.verbose);
+  std::optional<CheckJsonReporter> json_out;
+  std::vector<Reporter*> reporters{&console};
+  if (!opts.json_out.empty()) reporters.push_back(&json_out.emplace(opts.json_out));
+  RunnerOptions options;
+  options.reference_budget_flops = kCheckReferenceFlops;
+  run_cases(problems, selected, options, reporters);
+
+  if (json_out) {
+    json context = base_context("check");
+    add_backend_context(context, selected);
+    json_out->write(context);
+  }
+  std::cout << console.counts().summary() << "\n";
+  if (console.counts().any_failure()) return 1;
+  if (nothing_ran(selected) && !opts.allow_unavailable) {
+    explain_nothing_ran(selected);
+    return 1;
+  }
+  return 0;
+}
+
+int cmd_run(const Selection& sel, const RunOptions& opts) {
+  apply_threads(sel);
+  SelectedBackends selected = select_backends(sel);
+  const std::vector<Problem> problems = select_problems(sel);
+  admit_problems(problems);
+  StoppingPolicy policy = stopping_policy(opts.policy);
+  if (opts.min_samples > 0) policy.min_samples = opts.min_samples;
+  policy.cold = opts.cold;
+
+  const std::string out = opts.out.empty() ? default_out(sel) : opts.out;
+  const bool journal = fs::exists(out + ".partial.jsonl");
+  if (fs::exists(out) && !opts.force && !(journal && !opts.fresh)) {
+    throw SpecError(out + " exists (a finished results file): give another --out, or --force to replace it");
+  }
+  std::set<std::string> wanted;
   for (const Problem& p : problems) {
-    std::vector<Backend*> todo;
-    for (auto& b : selected.backends) {
-      if (!writer.done(case_name(b->name(), p))) todo.push_back(b.get());
-      else ++index;
+    for (const auto& b : selected.backends) {
+      if (selected.wants(*b, p)) wanted.insert(case_name(b->name(), p));
     }
-    if (todo.empty()) continue;
-    const ProblemData data = make_problem_data(p, kRunReferenceFlops);
-    for (Backend* b : todo) {
-      ++index;
-      std::cerr << "[" << index << "/" << total << "] " << b->name() << " " << p.to_string() << " ... ";
-      const CaseResult r = run_case(*b, data, &policy);
-      auto it = peak.find(b->device_class());
-      writer.append(case_entries(r, it == peak.end() ? 0.0 : it->second.tflops));
-      if (r.status == CaseStatus::fail || r.status == CaseStatus::error) ++failed;
-      if (r.measurement) {
-        const Summary s = summarize(r.measurement->primary());
-        std::fprintf(stderr, "%s p50 %.4g ms, %.3g TFLOP/s, %zu samples\n", std::string(to_string(r.status)).c_str(),
-                     s.p50, p.flops() / (s.p50 * 1e-3) / 1e12, r.measurement->primary().size());
-      } else {
-        std::cerr << to_string(r.status) << ": " << r.reason << "\n";
-      }
-      if (r.status == CaseStatus::fail) std::cerr << "    " << r.accuracy.summary() << "\n    repro: " << r.repro() << "\n";
+  }
+  ResultsWriter writer(out, !opts.fresh, wanted);
+  if (writer.resumed() > 0) {
+    std::cerr << "resuming " << out << ": " << writer.resumed() << " case(s) already done (--fresh to start over)\n";
+  }
+  if (!writer.ignored().empty()) {
+    std::cerr << "warning: " << writer.ignored().size() << " journalled case(s) are not in this selection and are "
+              << "left out, e.g. " << writer.ignored().front() << "\n";
+  }
+  print_left_out(selected);
+
+  json context = base_context("run");
+  context["stopping_policy"] = policy.name + (policy.cold ? " (cold caches)" : " (hot caches)");
+  context["timing"] =
+      "real_time: device clock where the backend has one (kernel time), else wall; cpu_time: wall clock of the "
+      "host call to completion (end-to-end latency)";
+  if (!sel.suite.empty()) context["suite"] = sel.suite;
+  add_backend_context(context, selected);
+
+  // A resumed run keeps the first part's calibration and start date: every row of the file is
+  // then held to the same denominators.
+  Peaks peaks;
+  if (const json* first = writer.resumed_context()) {
+    context["date"] = first->value("date", context["date"]);
+    context["resumed"] = true;
+    context["resumed_at"] = utc_now("%Y-%m-%dT%H:%M:%SZ");
+    for (const json& c : first->value("calibrations", json::array())) {
+      Calibration cal{c.value("device_class", ""), c.value("gemm", ""), c.value("tflops", 0.0)};
+      cal.dtype = parse_dtype(c.value("dtype", "f32"));
+      cal.from_library = c.value("from_library", false);
+      peaks.all.push_back(cal);
+    }
+  } else if (!opts.no_calibration) {
+    peaks = calibrate(selected, std::cerr);
+  }
+  peaks.add_to_context(context);
+  writer.start(context);
+
+  double total_flops = 0;
+  for (const Problem& p : problems) {
+    for (const auto& b : selected.backends) total_flops += selected.wants(*b, p) ? p.flops() : 0;
+  }
+  ProgressReporter progress(std::cerr, total_flops, isatty(STDERR_FILENO) != 0);
+  ResultsReporter results(writer, peaks, selected);
+  RunnerOptions options;
+  options.policy = &policy;
+  options.reference_budget_flops = kRunReferenceFlops;
+  options.already_done = [&](const Backend& b, const Problem& p) { return writer.done(case_name(b.name(), p)); };
+  run_cases(problems, selected, options, {&progress, &results});
+
+  // The run measures its own noise: the same GEMMs again at the end. A machine that changed
+  // speed during the run (another job, thermal limits) shows here rather than in the tables.
+  if (!opts.no_calibration && !peaks.all.empty()) {
+    std::cerr << "calibrating again (the run's noise check) ...\n";
+    const Peaks end = calibrate(selected, std::cerr);
+    end.add_to_context(context, "calibration_end");
+    const double drift = calibration_drift(peaks, end);
+    context["calibration_drift"] = drift;
+    if (drift > 0.05) {
+      context["noise_warning"] = "the calibration GEMMs differed by " + std::to_string(int(100 * drift)) +
+                                 "% between the start and the end of the run: the machine's speed changed";
+      std::cerr << "warning: " << context["noise_warning"].get<std::string>() << "\n";
     }
   }
   writer.finish(context);
   std::cerr << "wrote " << out << "\n";
-  const std::vector<CaseRow> rows = case_rows(read_results(out));
-  std::cout << "\n### Latency: " << out << "\n\n";
-  print_latency_table(std::cout, rows);
-  std::cout << "\n### O(n^2) scaling\n\n";
-  print_scaling_table(std::cout, rows);
-  return failed > 0 ? 1 : 0;
+  const ResultsFile file = load_results(out);
+  print_report(std::cout, file);
+  return progress.counts().any_failure() ? 1 : 0;
 }
 
 int cmd_dump(const Selection& sel, const std::string& dir) {
   apply_threads(sel);
-  if (sel.backends.size() != 1) throw SpecError("dump: give exactly one --backend");
+  if (sel.backends.size() != 1 || sel.backends.front() == "all") throw SpecError("dump: give exactly one --backend");
   const std::vector<Problem> problems = select_problems(sel);
   if (problems.size() != 1) throw SpecError("dump: give exactly one --problem");
-  Selected selected = select_backends(sel);
+  SelectedBackends selected = select_backends(sel);
   if (selected.backends.empty()) throw SpecError("dump: " + selected.missing.front());
-  const Problem& p = problems.front();
-  check_fits(p);
-  Backend& b = *selected.backends.front();
-  const ProblemData data = make_problem_data(p, 0);
-  if (Support s = b.available(); !s) throw SpecError("dump: backend " + b.name() + " unavailable: " + s.reason);
-  if (Support s = b.supports(p); !s) throw SpecError("dump: backend " + b.name() + " skips this problem: " + s.reason);
-  b.prepare(p, data.inputs);
-  b.run();
-  b.sync();
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) throw SpecError("dump: cannot create " + dir + ": " + ec.message());
-  write_npy(dir + "/q.npy", data.inputs.q.values, {p.b, p.hq, p.sq, p.d});
-  write_npy(dir + "/k.npy", data.inputs.k.values, {p.b, p.hkv, p.skv, p.d});
-  write_npy(dir + "/v.npy", data.inputs.v.values, {p.b, p.hkv, p.skv, p.dv});
-  write_npy(dir + "/out.npy", b.output(), {p.b, p.hq, p.sq, p.dv});
-  write_npy(dir + "/ref.npy", data.reference.out, {p.b, p.hq, p.sq, p.dv});
-  std::ofstream(dir + "/problem.txt") << p.to_string() << "\n";
-  std::cout << "wrote " << dir << "/{q,k,v,out,ref}.npy and problem.txt (scale " << p.scale() << ")\n";
+  admit_problems(problems);
+  DumpReporter dump(dir);
+  RunnerOptions options;
+  options.keep_output = true;
+  run_cases(problems, selected, options, {&dump});
+  if (!dump.wrote()) throw SpecError("dump: backend " + sel.backends.front() + " did not run: " + dump.failure());
+  std::cout << "wrote " << dir << "/{q,k,v,out,ref}.npy and problem.txt (scale " << problems.front().scale() << ")\n";
   return 0;
 }
 
 int cmd_report(const std::vector<std::string>& files) {
-  for (const std::string& f : files) {
-    const json results = read_results(f);
-    const std::vector<CaseRow> rows = case_rows(results);
-    std::cout << "## " << f << "\n\n";
-    if (results.contains("context")) {
-      const json& c = results["context"];
-      for (const char* key : {"cpu_model", "threads_used", "date", "git_commit"}) {
-        if (c.contains(key)) std::cout << "- " << key << ": " << c[key].dump() << "\n";
-      }
-      for (const auto& [k, v] : c.items()) {
-        if (k.rfind("calibration_", 0) == 0) std::cout << "- " << k << ": " << v.dump() << "\n";
-      }
-      std::cout << "\n";
-    }
-    std::cout << "### Latency (ms; p90/p99 only where the sample count supports the claim)\n\n";
-    print_latency_table(std::cout, rows);
-    std::cout << "\n### O(n^2) scaling: log-log slope of median time and scratch bytes against n\n\n";
-    print_scaling_table(std::cout, rows);
-    std::cout << "\n";
-  }
+  std::vector<ResultsFile> loaded;
+  for (const std::string& f : files) loaded.push_back(load_results(f));
+  for (const ResultsFile& f : loaded) print_report(std::cout, f);
+  if (loaded.size() > 1) print_hardware_comparison(std::cout, loaded);
   return 0;
-}
-
-int cmd_compare(const std::string& base, const std::string& current, double max_slowdown) {
-  const auto base_rows = case_rows(read_results(base));
-  const auto cur_rows = case_rows(read_results(current));
-  return print_comparison(std::cout, base_rows, cur_rows, max_slowdown) > 0 ? 1 : 0;
 }
 
 }  // namespace sdpa

@@ -1,6 +1,8 @@
 // Every registered backend × every problem of the smoke suite, against the fp64 reference.
-// A backend that cannot run a case reports GTEST_SKIP with its reason (ggml's test-backend-ops
-// style: ask supports() first, never drop a case silently).
+// Only declared skips are skips (ggml's test-backend-ops style: ask first, never drop a case
+// silently): a backend without its device (available() = no) or a problem its supports()
+// declines. A case that supports() accepted and the backend then refused is a failure, and an
+// available backend must pass at least one smoke case, so declining everything is never green.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -39,12 +41,38 @@ TEST_P(Conformance, MatchesTheReference) {
   const ConformanceCase& c = GetParam();
   const Problem problem = parse_problem(c.spec);
   auto backend = registry().find(c.backend)->make(BackendOptions{});
+  if (Support s = backend->available(); !s) GTEST_SKIP() << "unavailable: " << s.reason;
+  if (Support s = backend->supports(problem); !s) GTEST_SKIP() << "declined by supports(): " << s.reason;
   const ProblemData data = make_problem_data(problem, 0);
   const CaseResult r = run_case(*backend, data);
-  if (r.status == CaseStatus::skip) GTEST_SKIP() << r.reason;
+  ASSERT_NE(r.status, CaseStatus::skip) << "supports() accepted the case, then the backend refused it: " << r.reason
+                                        << "\n  repro: " << r.repro();
   ASSERT_NE(r.status, CaseStatus::error) << r.reason << "\n  repro: " << r.repro();
   EXPECT_EQ(r.status, CaseStatus::pass) << r.accuracy.summary() << "\n  repro: " << r.repro();
 }
+
+class ConformanceBackend : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ConformanceBackend, PassesSomeSmokeCaseWhenAvailable) {
+  setenv("SDPA_VULKAN_VALIDATION", "1", 0);
+  auto backend = registry().find(GetParam())->make(BackendOptions{});
+  if (Support s = backend->available(); !s) GTEST_SKIP() << "unavailable: " << s.reason;
+  int passed = 0;
+  std::vector<std::string> declined;
+  for (const SuiteCase& c : load_suite("smoke")) {
+    if (Support s = backend->supports(c.problem); !s) {
+      declined.push_back(c.problem.to_string() + ": " + s.reason);
+      continue;
+    }
+    passed += run_case(*backend, make_problem_data(c.problem, 0)).status == CaseStatus::pass;
+    if (passed > 0) break;
+  }
+  EXPECT_GT(passed, 0) << GetParam() << " is available but passed no smoke case; declined: " << declined.size()
+                       << (declined.empty() ? "" : ", e.g. " + declined.front());
+}
+
+INSTANTIATE_TEST_SUITE_P(Smoke, ConformanceBackend, ::testing::ValuesIn(registry().names()),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
 INSTANTIATE_TEST_SUITE_P(Smoke, Conformance, ::testing::ValuesIn(all_cases()),
                          [](const ::testing::TestParamInfo<ConformanceCase>& info) {

@@ -4,27 +4,23 @@
 #include <cmath>
 #include <cstdio>
 #include <map>
+#include <set>
 
 #include "core/memory.h"
-#include "core/problem.h"
 #include "harness/stats.h"
 
 namespace sdpa {
 
-using nlohmann::json;
-
 namespace {
-
-double get(const json& e, const char* key, double fallback = 0) {
-  auto it = e.find(key);
-  return (it != e.end() && it->is_number()) ? it->get<double>() : fallback;
-}
 
 std::string fmt(const char* f, double v) {
   char buf[64];
   std::snprintf(buf, sizeof buf, f, v);
   return buf;
 }
+
+// Three significant digits for times, wide enough for 0.0123 ms and 12345 ms alike.
+std::string ms(double v) { return std::isfinite(v) && v > 0 ? fmt(v < 1 ? "%.3g" : "%.4g", v) : "—"; }
 
 void print_table(std::ostream& out, const std::vector<std::string>& header,
                  const std::vector<std::vector<std::string>>& rows) {
@@ -40,114 +36,203 @@ void print_table(std::ostream& out, const std::vector<std::string>& header,
   for (const auto& r : rows) line(r);
 }
 
+std::optional<Problem> parse_or_none(const std::string& spec) {
+  try {
+    return parse_problem(spec);
+  } catch (const SpecError&) {
+    return std::nullopt;
+  }
+}
+
+// Rows (problems) and columns (backends) in first-seen order.
+struct Pivot {
+  std::vector<std::string> problems, backends;
+  std::map<std::pair<std::string, std::string>, const CaseRecord*> cell;
+};
+
+Pivot pivot_of(const ResultsFile& file) {
+  Pivot p;
+  for (const CaseRecord& c : file.cases) {
+    if (std::find(p.problems.begin(), p.problems.end(), c.problem) == p.problems.end()) p.problems.push_back(c.problem);
+    if (std::find(p.backends.begin(), p.backends.end(), c.backend) == p.backends.end()) p.backends.push_back(c.backend);
+    p.cell[{c.problem, c.backend}] = &c;
+  }
+  return p;
+}
+
+std::string row_label(const std::string& spec) {
+  auto p = parse_or_none(spec);
+  return p ? short_label(*p) : spec;
+}
+
+// What a case that has no timing shows in a pivot cell.
+std::string unmeasured(const CaseRecord& c) {
+  if (c.status == "skip") return "skip";
+  return c.status;
+}
+
+std::string percentile_cell(const std::vector<double>& samples, double q) {
+  const double v = early_stopping_percentile(samples, q);
+  if (std::isfinite(v)) return ms(v);
+  return "n/a (needs " + std::to_string(min_samples_for_percentile(q)) + ")";
+}
+
 // The problem with its length keys taken out: the series a scaling fit runs along.
 std::string series_key(const Problem& p) {
   Problem q = p;
-  q.sq = q.skv = 0;
-  std::string key = q.to_string();
-  key.replace(key.find("sq=0,skv=0"), 10, "sq=skv=n");
-  return key.substr(0, key.rfind(",seed="));
+  q.sq = q.skv = 1;
+  q.kvlen.clear();
+  return short_label(q).replace(short_label(q).find("n=1"), 3, "n");
 }
 
 }  // namespace
 
-std::vector<CaseRow> case_rows(const json& results) {
-  std::map<std::string, CaseRow> by_name;
-  std::vector<std::string> order;
-  for (const json& e : results["benchmarks"]) {
-    const std::string run = e.value("run_name", e.value("name", ""));
-    if (!by_name.count(run)) {
-      order.push_back(run);
-      CaseRow r;
-      r.backend = e.value("backend", run.substr(0, run.find('/')));
-      r.problem = e.value("problem", run.substr(run.find('/') + 1));
-      r.status = e.value("status", "pass");
-      by_name[run] = r;
-    }
-    CaseRow& r = by_name[run];
-    if (e.value("error_occurred", false)) {
-      r.message = e.value("error_message", "");
-      continue;
-    }
-    if (e.value("run_type", "") != "aggregate") continue;
-    const std::string agg = e.value("aggregate_name", "");
-    const double t = get(e, "real_time");
-    if (agg == "median") {
-      r.p50_ms = t;
-      r.tflops = get(e, "tflops");
-      r.frac_of_peak = get(e, "frac_of_gemm_peak", -1);
-      r.flops = get(e, "flops");
-      r.samples = static_cast<int64_t>(get(e, "repetitions"));
-      r.scratch_bytes = get(e, "scratch_bytes");
-      r.max_abs_err = get(e, "max_abs_err");
-      r.nmse = get(e, "nmse");
-      r.worst_of_bound = get(e, "worst_of_bound");
-      r.max_prob_mean = get(e, "max_prob_mean");
-      r.logit_std = get(e, "logit_std");
-      r.device_clock = e.value("device_clock", false);
-    } else if (agg == "p90") {
-      r.p90_ms = t;
-    } else if (agg == "p99") {
-      r.p99_ms = t;
-    } else if (agg == "mean") {
-      r.mean_ms = t;
-    } else if (agg == "min") {
-      r.min_ms = t;
-    }
+std::string short_label(const Problem& p) {
+  std::string s;
+  auto add = [&](const std::string& part) { s += (s.empty() ? "" : " ") + part; };
+  if (p.b != 1) add("b=" + std::to_string(p.b));
+  add("h=" + std::to_string(p.hq) + (p.hkv != p.hq ? "/" + std::to_string(p.hkv) : ""));
+  if (p.sq == p.skv) {
+    add("n=" + std::to_string(p.sq));
+  } else {
+    add("sq=" + std::to_string(p.sq) + " skv=" + std::to_string(p.skv));
   }
-  std::vector<CaseRow> rows;
-  for (const auto& name : order) rows.push_back(by_name[name]);
-  return rows;
+  add("d=" + std::to_string(p.d) + (p.dv != p.d ? "/" + std::to_string(p.dv) : ""));
+  add(std::string(to_string(p.dtype)));
+  if (p.mask == MaskKind::kvlen) {
+    add("kvlen");
+  } else if (p.mask != MaskKind::none) {
+    add(std::string(to_string(p.mask)));
+  }
+  if (p.scale_value) add("scale=" + fmt("%g", *p.scale_value));
+  if (p.seed != 1) add("seed=" + std::to_string(p.seed));
+  return s;
 }
 
-void print_latency_table(std::ostream& out, const std::vector<CaseRow>& rows) {
-  std::map<std::string, double> naive_p50;
-  for (const CaseRow& r : rows) {
-    if (r.backend == "naive" && r.p50_ms > 0) naive_p50[r.problem] = r.p50_ms;
+void print_report(std::ostream& out, const ResultsFile& file) {
+  out << "## " << file.path << "\n\n";
+  for (const char* key : {"cpu_model", "threads_used", "date", "git_commit", "suite", "stopping_policy"}) {
+    const std::string v = file.context_text(key);
+    if (!v.empty()) out << "- " << key << ": " << v << "\n";
   }
-  std::vector<std::vector<std::string>> table;
-  for (const CaseRow& r : rows) {
-    if (r.p50_ms <= 0) {
-      table.push_back({r.backend, r.problem, r.message.empty() ? r.status : r.message, "", "", "", "", "", "", "", "", ""});
-      continue;
+  if (file.context.is_object()) {
+    for (const auto& [k, v] : file.context.items()) {
+      const bool peak = k.rfind("calibration_", 0) == 0 && k.size() > 7 && k.substr(k.size() - 7) == "_tflops";
+      if (peak) out << "- " << k << ": " << fmt("%.4g", v.is_number() ? v.get<double>() : 0.0) << "\n";
     }
-    auto naive = naive_p50.find(r.problem);
-    // p90 needs 44 samples and p99 459 under MLPerf's early-stopping rule; fewer: no claim.
-    const bool p90_ok = r.samples >= min_samples_for_percentile(0.90);
-    const bool p99_ok = r.samples >= min_samples_for_percentile(0.99);
-    table.push_back({r.backend, r.problem, r.status, std::to_string(r.samples), fmt("%.4g", r.p50_ms),
-                     p90_ok ? fmt("%.4g", r.p90_ms) : "n/a", p99_ok ? fmt("%.4g", r.p99_ms) : "n/a",
-                     r.tflops >= 0.1 ? fmt("%.3g", r.tflops) : fmt("%.3f", r.tflops),
-                     r.frac_of_peak >= 0 ? fmt("%.0f%%", 100 * r.frac_of_peak) : "",
-                     naive != naive_p50.end() && r.backend != "naive" ? fmt("%.1fx", naive->second / r.p50_ms) : "",
-                     format_bytes(r.scratch_bytes), fmt("%.1e", r.max_abs_err)});
   }
-  print_table(out, {"backend", "problem", "status", "n", "p50 ms", "p90 ms", "p99 ms", "TFLOP/s", "of GEMM", "vs naive",
-                    "scratch", "max abs err"},
-              table);
+  for (const char* key : {"noise_warning", "left_out"}) {
+    const std::string v = file.context_text(key);
+    if (!v.empty()) out << "- **" << key << "**: " << v << "\n";
+  }
+  out << "\n### Latency, single-stream (ms; p90 / p99 as bounded by MLPerf's early-stopping rule)\n\n";
+  print_latency_pivot(out, file);
+  out << "\n### Throughput (TFLOP/s, fraction of the same-dtype GEMM peak, speed-up over naive)\n\n";
+  print_throughput_pivot(out, file);
+  out << "\n### Accuracy (worst fraction of the error bound; relative RMS error)\n\n";
+  print_accuracy_pivot(out, file);
+  out << "\n### O(n^2) scaling: log-log slope of median time and scratch bytes against n\n\n";
+  print_scaling_table(out, file);
+  out << "\n";
 }
 
-void print_scaling_table(std::ostream& out, const std::vector<CaseRow>& rows) {
+void print_latency_pivot(std::ostream& out, const ResultsFile& file) {
+  const Pivot pv = pivot_of(file);
+  std::vector<std::vector<std::string>> rows;
+  for (const std::string& prob : pv.problems) {
+    std::vector<std::string> row{row_label(prob)};
+    for (const std::string& b : pv.backends) {
+      auto it = pv.cell.find({prob, b});
+      if (it == pv.cell.end()) {
+        row.push_back("");
+      } else if (!it->second->measured() || it->second->samples_ms.empty()) {
+        row.push_back(unmeasured(*it->second));
+      } else {
+        const auto& s = it->second->samples_ms;
+        const double p99 = early_stopping_percentile(s, 0.99);
+        row.push_back(percentile_cell(s, 0.90) + (std::isfinite(p99) ? " / " + ms(p99) : ""));
+      }
+    }
+    rows.push_back(std::move(row));
+  }
+  std::vector<std::string> header{"problem"};
+  header.insert(header.end(), pv.backends.begin(), pv.backends.end());
+  print_table(out, header, rows);
+}
+
+void print_throughput_pivot(std::ostream& out, const ResultsFile& file) {
+  const Pivot pv = pivot_of(file);
+  std::vector<std::vector<std::string>> rows;
+  for (const std::string& prob : pv.problems) {
+    std::vector<std::string> row{row_label(prob)};
+    const CaseRecord* naive = pv.cell.count({prob, "naive"}) ? pv.cell.at({prob, "naive"}) : nullptr;
+    for (const std::string& b : pv.backends) {
+      auto it = pv.cell.find({prob, b});
+      if (it == pv.cell.end()) {
+        row.push_back("");
+        continue;
+      }
+      const CaseRecord& c = *it->second;
+      if (!c.measured()) {
+        row.push_back(unmeasured(c));
+        continue;
+      }
+      const double tf = c.counter("tflops");
+      std::string cell = tf >= 0.1 ? fmt("%.3g", tf) : fmt("%.3f", tf);
+      const double frac = c.counter("frac_of_gemm_peak", -1);
+      if (frac >= 0) cell += " (" + fmt("%.0f%%", 100 * frac) + ")";
+      if (naive && naive != &c && naive->measured() && c.p50_ms() > 0) cell += " " + fmt("%.1fx", naive->p50_ms() / c.p50_ms());
+      row.push_back(cell);
+    }
+    rows.push_back(std::move(row));
+  }
+  std::vector<std::string> header{"problem"};
+  header.insert(header.end(), pv.backends.begin(), pv.backends.end());
+  print_table(out, header, rows);
+}
+
+void print_accuracy_pivot(std::ostream& out, const ResultsFile& file) {
+  const Pivot pv = pivot_of(file);
+  std::vector<std::vector<std::string>> rows;
+  for (const std::string& prob : pv.problems) {
+    std::vector<std::string> row{row_label(prob)};
+    for (const std::string& b : pv.backends) {
+      auto it = pv.cell.find({prob, b});
+      if (it == pv.cell.end()) {
+        row.push_back("");
+        continue;
+      }
+      const CaseRecord& c = *it->second;
+      if (!c.counters.count("worst_of_bound")) {
+        row.push_back(unmeasured(c));
+        continue;
+      }
+      row.push_back((c.status == "pass" ? "" : c.status + " ") + fmt("%.2f", c.counter("worst_of_bound")) + "; " +
+                    fmt("%.1e", std::sqrt(std::max(0.0, c.counter("nmse")))));
+    }
+    rows.push_back(std::move(row));
+  }
+  std::vector<std::string> header{"problem"};
+  header.insert(header.end(), pv.backends.begin(), pv.backends.end());
+  print_table(out, header, rows);
+}
+
+void print_scaling_table(std::ostream& out, const ResultsFile& file) {
   struct Series {
     std::string backend, shape;
     std::vector<double> n, time, scratch;
   };
   std::map<std::string, Series> series;
-  for (const CaseRow& r : rows) {
-    if (r.p50_ms <= 0) continue;
-    Problem p;
-    try {
-      p = parse_problem(r.problem);
-    } catch (const SpecError&) {
-      continue;
-    }
-    if (p.sq != p.skv) continue;
-    Series& s = series[r.backend + " " + series_key(p)];
-    s.backend = r.backend;
-    s.shape = series_key(p);
-    s.n.push_back(static_cast<double>(p.sq));
-    s.time.push_back(r.p50_ms);
-    s.scratch.push_back(r.scratch_bytes);
+  for (const CaseRecord& c : file.cases) {
+    if (!c.measured() || c.p50_ms() <= 0) continue;
+    auto p = parse_or_none(c.problem);
+    if (!p || p->sq != p->skv || p->mask == MaskKind::kvlen) continue;
+    Series& s = series[c.backend + " " + series_key(*p)];
+    s.backend = c.backend;
+    s.shape = series_key(*p);
+    s.n.push_back(static_cast<double>(p->sq));
+    s.time.push_back(c.p50_ms());
+    s.scratch.push_back(c.counter("scratch_bytes"));
   }
   std::vector<std::vector<std::string>> table;
   for (const auto& [key, s] : series) {
@@ -163,42 +248,75 @@ void print_scaling_table(std::ostream& out, const std::vector<CaseRow>& rows) {
     out << "(no series with 3 or more lengths: nothing to fit)\n";
     return;
   }
-  print_table(out, {"backend", "shape (sq=skv varies)", "n", "points", "time slope", "r2", "scratch slope", "r2"},
+  print_table(out, {"backend", "shape (n = sq = skv varies)", "n", "points", "time slope", "r2", "scratch slope", "r2"},
               table);
 }
 
-int print_comparison(std::ostream& out, const std::vector<CaseRow>& base, const std::vector<CaseRow>& current,
-                     double max_slowdown) {
-  std::map<std::string, const CaseRow*> base_by_case;
-  for (const CaseRow& r : base) base_by_case[r.backend + "/" + r.problem] = &r;
-  std::vector<std::vector<std::string>> table;
-  int regressions = 0;
-  for (const CaseRow& r : current) {
-    auto it = base_by_case.find(r.backend + "/" + r.problem);
-    if (it == base_by_case.end()) continue;
-    const CaseRow& b = *it->second;
-    std::string verdict = "ok";
-    double ratio = 0;
-    if (b.status == "pass" && r.status != "pass") {
-      verdict = "REGRESSION (" + r.status + ")";
-      ++regressions;
-    } else if (b.p50_ms > 0 && r.p50_ms > 0) {
-      ratio = r.p50_ms / b.p50_ms;
-      if (ratio > 1 + max_slowdown) {
-        verdict = "REGRESSION";
-        ++regressions;
-      } else if (ratio < 1 - max_slowdown) {
-        verdict = "faster";
-      }
-    } else {
-      continue;
+void print_hardware_comparison(std::ostream& out, const std::vector<ResultsFile>& files) {
+  out << "## Comparison of " << files.size() << " results files (ratios to " << files.front().path << ")\n\n";
+  // What differs between the machines and builds.
+  std::set<std::string> keys;
+  for (const ResultsFile& f : files) {
+    if (!f.context.is_object()) continue;
+    for (const auto& [k, v] : f.context.items()) {
+      if (k == "date" || k == "host_name" || k == "memory_available" || k == "calibrations" || k == "resumed_at") continue;
+      keys.insert(k);
     }
-    table.push_back({r.backend, r.problem, fmt("%.4g", b.p50_ms), fmt("%.4g", r.p50_ms),
-                     ratio > 0 ? fmt("%.3f", ratio) : "", verdict});
   }
-  print_table(out, {"backend", "problem", "base p50 ms", "new p50 ms", "new/base", "verdict"}, table);
-  out << regressions << " regression(s) beyond " << fmt("%.0f%%", 100 * max_slowdown) << "\n";
-  return regressions;
+  std::vector<std::vector<std::string>> diff;
+  for (const std::string& k : keys) {
+    std::vector<std::string> row{k};
+    bool differs = false;
+    for (const ResultsFile& f : files) {
+      row.push_back(f.context_text(k));
+      differs = differs || row.back() != row[1];
+    }
+    if (differs) diff.push_back(std::move(row));
+  }
+  std::vector<std::string> header{"context"};
+  for (std::size_t i = 0; i < files.size(); ++i) header.push_back("file " + std::to_string(i + 1));
+  if (diff.empty()) {
+    out << "(the contexts agree on every key)\n\n";
+  } else {
+    print_table(out, header, diff);
+    out << "\n";
+  }
+  // Per case: p50 per file, raw ratio, and the ratio with each file's time scaled by its own
+  // library GEMM peak (the same kernel on a faster machine then reads 1.00).
+  auto normaliser = [](const ResultsFile& f, const CaseRecord& c) {
+    const std::string dev = f.context_text(c.backend + "_device").empty() ? "cpu" : f.context_text(c.backend + "_device");
+    return f.context_number("calibration_" + dev + "_normaliser_tflops", 0);
+  };
+  std::vector<std::vector<std::string>> rows;
+  for (const CaseRecord& c0 : files.front().cases) {
+    if (!c0.measured()) continue;
+    std::vector<std::string> row{c0.backend, row_label(c0.problem), ms(c0.p50_ms())};
+    bool any = false;
+    for (std::size_t i = 1; i < files.size(); ++i) {
+      const CaseRecord* c = files[i].find(c0.name());
+      if (!c || !c->measured()) {
+        row.insert(row.end(), {"—", "", ""});
+        continue;
+      }
+      any = true;
+      const double raw = c->p50_ms() / c0.p50_ms();
+      const double n0 = normaliser(files.front(), c0), n1 = normaliser(files[i], *c);
+      row.push_back(ms(c->p50_ms()));
+      row.push_back(fmt("%.3f", raw));
+      row.push_back(n0 > 0 && n1 > 0 ? fmt("%.3f", raw * n1 / n0) : "n/a");
+    }
+    if (any) rows.push_back(std::move(row));
+  }
+  std::vector<std::string> h{"backend", "problem", "p50 ms (1)"};
+  for (std::size_t i = 1; i < files.size(); ++i) {
+    const std::string n = std::to_string(i + 1);
+    h.insert(h.end(), {"p50 ms (" + n + ")", "time ratio", "normalised"});
+  }
+  if (rows.empty()) {
+    out << "(no measured case in common)\n";
+    return;
+  }
+  print_table(out, h, rows);
 }
 
 }  // namespace sdpa

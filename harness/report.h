@@ -5,29 +5,31 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
+#include "core/problem.h"
+#include "harness/results_file.h"
 
 namespace sdpa {
 
-// One (backend, problem) of a results file, from its aggregates.
-struct CaseRow {
-  std::string backend, problem, status, message;
-  double p50_ms = 0, p90_ms = 0, p99_ms = 0, mean_ms = 0, min_ms = 0;
-  double flops = 0, tflops = 0, frac_of_peak = -1;
-  int64_t samples = 0;
-  double scratch_bytes = 0, max_abs_err = 0, nmse = 0, worst_of_bound = 0;
-  double max_prob_mean = 0, logit_std = 0;
-  bool device_clock = false;
-};
-std::vector<CaseRow> case_rows(const nlohmann::json& results);
+// The row label of a pivot table: the spec without its defaults, e.g. "h=16 n=1024 d=64 f16 causal".
+std::string short_label(const Problem& problem);
 
-// Markdown tables: latency (MLPerf-style percentiles), speed-ups, accuracy, O(n^2) scaling.
-void print_latency_table(std::ostream& out, const std::vector<CaseRow>& rows);
-void print_scaling_table(std::ostream& out, const std::vector<CaseRow>& rows);
+// The file's header (machine, threads, commit, calibrations, noise), then the pivots and the
+// scaling fits.
+void print_report(std::ostream& out, const ResultsFile& file);
 
-// Compares medians case by case; returns the number of regressions beyond `max_slowdown`
-// (0.10 = 10% slower). Cases that passed in `base` and fail in `current` count as regressions.
-int print_comparison(std::ostream& out, const std::vector<CaseRow>& base, const std::vector<CaseRow>& current,
-                     double max_slowdown);
+// MLPerf-style latency pivot: one row per problem, one column per backend, the cell the p90
+// (and p99) latency as bounded by MLPerf's early-stopping rule, or "n/a (needs N)".
+void print_latency_pivot(std::ostream& out, const ResultsFile& file);
+// The same layout for throughput: TFLOP/s, the fraction of the same-dtype GEMM peak, and the
+// speed-up over naive where naive ran.
+void print_throughput_pivot(std::ostream& out, const ResultsFile& file);
+// Accuracy per case that ran: worst fraction of the bound, relative RMS, max abs error.
+void print_accuracy_pivot(std::ostream& out, const ResultsFile& file);
+// O(n^2) scaling: log-log slope of the median time and of scratch bytes against n.
+void print_scaling_table(std::ostream& out, const ResultsFile& file);
+// Several files (machines, library versions): what differs in their contexts, then per
+// (backend, problem) each file's p50, its ratio to the first file, and that ratio normalised by
+// each file's calibration GEMM (kernel efficiency apart from raw machine speed).
+void print_hardware_comparison(std::ostream& out, const std::vector<ResultsFile>& files);
 
 }  // namespace sdpa

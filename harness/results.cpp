@@ -164,6 +164,10 @@ ResultsWriter::ResultsWriter(std::string path, bool resume, const std::set<std::
   while (std::getline(in, line)) lines.push_back(line);
   for (std::size_t i = 0; i < lines.size(); ++i) {
     json entries = json::parse(lines[i], nullptr, false);
+    if (entries.is_object() && entries.contains("context") && !resumed_context_) {
+      resumed_context_ = entries["context"];
+      continue;
+    }
     const bool valid = !entries.is_discarded() && entries.is_array() && !entries.empty() &&
                        entries[0].is_object() && entries[0].contains("run_name") && entries[0]["run_name"].is_string();
     if (!valid) {
@@ -194,12 +198,22 @@ void ResultsWriter::remove_stale_temporaries() const {
   }
 }
 
-void ResultsWriter::append(const json& entries) {
+void ResultsWriter::start(const json& context) {
+  if (resumed_context_) return;
+  append_line(json{{"context", context}});
+}
+
+void ResultsWriter::append_line(const json& line) {
   if (fs::path(journal_).has_parent_path()) fs::create_directories(fs::path(journal_).parent_path());
   std::ofstream out(journal_, std::ios::app);
   if (!out) throw std::runtime_error("cannot append to " + journal_);
-  out << entries.dump() << "\n";
+  out << line.dump() << "\n";
   out.flush();
+  if (!out) throw std::runtime_error("write failed: " + journal_);
+}
+
+void ResultsWriter::append(const json& entries) {
+  append_line(entries);
   entries_.push_back(entries);
   if (!entries.empty()) done_.insert(entries[0]["run_name"].get<std::string>());
 }

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -39,17 +40,23 @@ class ResultsWriter {
   bool done(const std::string& name) const { return done_.count(name) != 0; }
   std::size_t resumed() const { return done_.size(); }
   const std::vector<std::string>& ignored() const { return ignored_; }
+  // The run's context, journalled first so a resumed run keeps the first part's calibration and
+  // date; a no-op when resuming (resumed_context() then has the first part's).
+  void start(const nlohmann::json& context);
+  const nlohmann::json* resumed_context() const { return resumed_context_ ? &*resumed_context_ : nullptr; }
   void append(const nlohmann::json& entries);  // one case; flushed to the journal at once
   // Writes the final file atomically and removes the journal.
   void finish(const nlohmann::json& context);
 
  private:
   void remove_stale_temporaries() const;
+  void append_line(const nlohmann::json& line);
 
   std::string path_, journal_;
   std::vector<nlohmann::json> entries_;
   std::set<std::string> done_;
   std::vector<std::string> ignored_;
+  std::optional<nlohmann::json> resumed_context_;
 };
 
 // Writes text to `path` through a temporary file and rename (atomic on POSIX).

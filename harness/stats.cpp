@@ -67,6 +67,28 @@ int64_t min_samples_for_percentile(double p, double confidence) {
   return static_cast<int64_t>(std::ceil(std::log(1.0 - confidence) / std::log(p)));
 }
 
+double early_stopping_percentile(std::vector<double> samples, double q, double confidence) {
+  const auto n = static_cast<int64_t>(samples.size());
+  if (n == 0) return std::nan("");
+  std::sort(samples.begin(), samples.end());
+  // Upper tail P(Bin(n, q) >= j) for j = n, n-1, ...: accumulated from the top, in logs, so it
+  // stays exact enough for n in the thousands.
+  const double log_q = std::log(q), log_1q = std::log1p(-q);
+  auto log_pmf = [&](int64_t i) {
+    return std::lgamma(static_cast<double>(n) + 1) - std::lgamma(static_cast<double>(i) + 1) -
+           std::lgamma(static_cast<double>(n - i) + 1) + static_cast<double>(i) * log_q +
+           static_cast<double>(n - i) * log_1q;
+  };
+  double tail = 0;
+  int64_t best = -1;
+  for (int64_t j = n; j >= 1; --j) {
+    tail += std::exp(log_pmf(j));
+    if (tail > 1 - confidence) break;
+    best = j;
+  }
+  return best < 0 ? std::nan("") : samples[static_cast<std::size_t>(best - 1)];
+}
+
 namespace {
 
 // How many of the C(m + n, m) equally likely orderings give each U = 0 ... m·n, with m the smaller

@@ -30,6 +30,12 @@ PowerFit fit_power_law(const std::vector<double>& x, const std::vector<double>& 
 // (binomial). 0.90 -> 44; 0.99 -> 459. MLPerf rounds these up to its own 64 / 662 minimums.
 int64_t min_samples_for_percentile(double percentile_fraction, double confidence = 0.99);
 
+// MLPerf's early-stopping estimate of a latency percentile: the smallest sample x_(j) (1-based
+// order statistic) such that, with `confidence`, the true `percentile_fraction` quantile is at
+// most x_(j): P(Binomial(n, q) >= j) <= 1 - confidence. NaN when the samples cannot support
+// the claim at all (then min_samples_for_percentile() says how many would).
+double early_stopping_percentile(std::vector<double> samples, double percentile_fraction, double confidence = 0.99);
+
 // Mann-Whitney U test (Wilcoxon rank-sum), two-sided: do the values of x tend to differ from
 // those of y? Rank-based, so a few outliers (a preempted sample) cannot make a slowdown look
 // significant the way they inflate a t-test's mean. Computed as scipy.stats.mannwhitneyu

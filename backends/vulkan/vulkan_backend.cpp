@@ -122,7 +122,15 @@ std::shared_ptr<vulkan::Context> VulkanBackend::context_or_null(std::string* why
 
 Support VulkanBackend::available() const {
   std::string why;
-  if (!context_or_null(&why)) return Support::no("no usable Vulkan device: " + why);
+  const auto ctx = context_or_null(&why);
+  if (!ctx) return Support::no("no usable Vulkan device: " + why);
+  // The pinned coopmat path has nothing to run on a device without cooperative matrices (or a
+  // build without the shader): the backend, not each case, is unavailable there.
+  if (path_ == VulkanPath::coopmat) {
+    const auto& info = ctx->info();
+    if (!info.coopmat) return Support::no(info.coopmat_reason + " (" + info.name + ")");
+    if (vulkan::spirv(Shader::coopmat_f16).empty()) return Support::no(vulkan::missing_shader_reason(Shader::coopmat_f16));
+  }
   return Support::yes();
 }
 
