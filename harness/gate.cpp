@@ -49,7 +49,7 @@ std::string status_with_reason(const CaseRecord& c) {
 
 // The verdict of a case present in both files whose statuses allow a comparison of times.
 void judge_times(const CaseRecord& b, const CaseRecord& c, double base_scale, double new_scale,
-                 const GateOptions& opt, CaseVerdict& v) {
+                 const GateOptions& opt, const std::string& machine_noise, CaseVerdict& v) {
   std::vector<double> bt = usable_times(b), ct = usable_times(c);
   if (bt.empty()) {
     v.verdict = Verdict::added;
@@ -93,13 +93,18 @@ void judge_times(const CaseRecord& b, const CaseRecord& c, double base_scale, do
     v.verdict = Verdict::noisy;
     return;
   }
+  if (!machine_noise.empty()) {
+    v.verdict = Verdict::noisy;
+    v.why = "significant, but " + machine_noise;
+    return;
+  }
   v.verdict = slower ? Verdict::slower : Verdict::faster;
   v.fails_gate = slower;
 }
 
 // The verdict of a case present in both files.
 CaseVerdict judge(const CaseRecord& b, const CaseRecord& c, double base_scale, double new_scale,
-                  const GateOptions& opt) {
+                  const GateOptions& opt, const std::string& machine_noise) {
   CaseVerdict v;
   v.backend = c.backend;
   v.problem = c.problem;
@@ -123,7 +128,7 @@ CaseVerdict judge(const CaseRecord& b, const CaseRecord& c, double base_scale, d
     v.why = "performance not judged";
     return v;
   }
-  judge_times(b, c, base_scale, new_scale, opt, v);
+  judge_times(b, c, base_scale, new_scale, opt, machine_noise, v);
   return v;
 }
 
@@ -230,6 +235,8 @@ std::string GateResult::verdict_line() const {
   for (std::size_t i = 0; i < parts.size(); ++i) line += (i ? ", " : "") + parts[i];
   if (!options.judge_performance) {
     line += "; performance not judged";
+  } else if (!machine_noise.empty()) {
+    line += "; speed not judged: " + machine_noise;
   } else if (raw_times) {
     line += "; raw times compared (a file lacks the calibration normaliser)";
   }
@@ -238,10 +245,21 @@ std::string GateResult::verdict_line() const {
 
 std::string case_device(const json& context, const std::string& backend) {
   for (const std::string& key : {backend + "_device_class", backend + "_device"}) {
-    if (context.is_object() && context.contains(key) && context[key].is_string() &&
-        !context[key].get<std::string>().empty()) {
-      return context[key].get<std::string>();
+    if (!context.is_object() || !context.contains(key) || !context[key].is_string()) continue;
+    const std::string device = context[key].get<std::string>();
+    if (device.empty()) continue;
+    // A backend's own context may reuse the key for a bare device name ("vulkan_device":
+    // "llvmpipe ...") where the calibration keys say "vulkan:llvmpipe ...": take that class.
+    const std::string tail = ":" + device + "_normaliser_tflops";
+    if (!context.contains("calibration_" + device + "_normaliser_tflops")) {
+      for (const auto& [k, v] : context.items()) {
+        if (k.rfind("calibration_", 0) == 0 && k.size() > tail.size() + 12 &&
+            k.compare(k.size() - tail.size(), tail.size(), tail) == 0) {
+          return k.substr(12, k.size() - 12 - tail.size()) + ":" + device;
+        }
+      }
     }
+    return device;
   }
   return "cpu";
 }
@@ -257,6 +275,13 @@ GateResult run_gate(const ResultsFile& base, const ResultsFile& current, const G
   validate(options);
   GateResult r;
   r.options = options;
+  for (const auto& [label, file] : {std::pair{"BASE", &base}, std::pair{"CURRENT", &current}}) {
+    const double drift = file->context_number("calibration_drift", 0);
+    if (r.machine_noise.empty() && std::isfinite(drift) && drift > options.threshold) {
+      r.machine_noise = std::string(label) + "'s machine changed speed by " + fmt("%.0f%%", 100 * drift) +
+                        " during its run (calibration_drift)";
+    }
+  }
   std::map<std::string, std::pair<double, double>> scale_of_device;  // device -> (BASE, CURRENT)
   auto scales = [&](const std::string& backend) {
     const std::string device = case_device(current.context, backend);
@@ -294,7 +319,7 @@ GateResult run_gate(const ResultsFile& base, const ResultsFile& current, const G
     }
     ++r.common;
     const auto [nb, nc] = options.judge_performance ? scales(b.backend) : std::pair<double, double>{1, 1};
-    r.cases.push_back(judge(b, *c, nb, nc, options));
+    r.cases.push_back(judge(b, *c, nb, nc, options, r.machine_noise));
   }
   for (const CaseRecord& c : current.cases) {
     if (in_base.count(c.name())) continue;

@@ -7,7 +7,9 @@
 // median AND significantly so (two-sided Mann-Whitney U on the per-sample times, p < alpha).
 // Times are first multiplied by each file's own library-GEMM throughput on the case's device
 // (calibration_<device>_normaliser_tflops), so a machine that is uniformly slower, GEMM included,
-// does not read as a regression.
+// does not read as a regression. A file whose machine changed speed during the run by more than
+// the threshold (its calibration_drift) gets no FASTER/SLOWER verdicts: they would be the
+// machine's, not the code's; the verdict line says so.
 #pragma once
 
 #include <string>
@@ -60,6 +62,10 @@ struct GateResult {
   // GEMM (BASE 0.43, CURRENT 0.41 TFLOP/s)" or "cpu: raw times (BASE has no calibration_cpu_...)".
   std::vector<std::string> normalisation;
   bool raw_times = false;  // some device was compared on raw times
+  // Set when a file's own noise check (calibration_drift: its GEMMs measured again at the end of
+  // the run) moved by more than the threshold: the machine changed speed during that run by more
+  // than the effect the gate looks for, so no speed verdict of it is trusted. Says which and how much.
+  std::string machine_noise;
 
   int count(Verdict v) const;
   int failures() const;
@@ -72,7 +78,8 @@ struct GateResult {
 GateResult run_gate(const ResultsFile& base, const ResultsFile& current, const GateOptions& options);
 
 // The device a backend's cases ran on, as the calibration keys name it: the context's
-// "<backend>_device_class", else "<backend>_device", else "cpu" (host backends).
+// "<backend>_device_class", else "<backend>_device" (a bare name there resolved to the class of
+// the calibration key that ends with it, "vulkan:<name>"), else "cpu" (host backends).
 std::string case_device(const nlohmann::json& context, const std::string& backend);
 
 // The normaliser of a device: calibration_<device>_normaliser_tflops (0 when absent or not positive).

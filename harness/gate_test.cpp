@@ -193,6 +193,23 @@ TEST(Gate, AMachineSlowerWithItsGemmSlowerTooIsNoRegression) {
   EXPECT_NE(printed(raw).find("CURRENT has no calibration_cpu_normaliser_tflops"), std::string::npos);
 }
 
+TEST(Gate, NoSpeedVerdictFromAMachineThatChangedSpeedDuringItsRun) {
+  Suite s;
+  const ResultsFile base = s.build(1);
+  s.slowdown = [](const std::string& name) { return name == kOneCase ? 1.5 : 1.0; };
+  ResultsFile current = s.build(100);
+  current.context["calibration_drift"] = 0.04;  // within the threshold: judged as usual
+  EXPECT_EQ(verdict_of(run_gate(base, current, {}), kOneCase).verdict, Verdict::slower);
+  current.context["calibration_drift"] = 0.35;
+  const GateResult r = run_gate(base, current, {});
+  EXPECT_EQ(verdict_of(r, kOneCase).verdict, Verdict::noisy);
+  EXPECT_TRUE(r.passed());
+  EXPECT_NE(r.verdict_line().find("speed not judged: CURRENT's machine changed speed by 35%"), std::string::npos)
+      << r.verdict_line();
+  current.cases.pop_back();  // correctness and coverage are still judged
+  EXPECT_FALSE(run_gate(base, current, {}).passed());
+}
+
 TEST(Gate, AVanishedCaseFails) {
   Suite s;
   const ResultsFile base = s.build(1);
@@ -372,6 +389,10 @@ TEST(Gate, EachDeviceIsNormalisedByItsOwnGemm) {
   EXPECT_EQ(case_device(ctx, "cudnn"), "cuda:0");
   EXPECT_EQ(case_device(ctx, "blocked_cpu"), "cpu");
   EXPECT_EQ(case_device({{"vulkan_device", "llvmpipe"}}, "vulkan"), "llvmpipe");
+  EXPECT_EQ(case_device({{"vulkan_device", "llvmpipe"}, {"calibration_vulkan:llvmpipe_normaliser_tflops", 0.1}},
+                        "vulkan"),
+            "vulkan:llvmpipe");
+  EXPECT_EQ(case_device({{"naive_device", "cpu"}}, "naive"), "cpu");
   EXPECT_DOUBLE_EQ(normaliser_tflops(ctx, "cuda:0"), 500.0);
   EXPECT_DOUBLE_EQ(normaliser_tflops(ctx, "vulkan:x"), 0.0);
   EXPECT_DOUBLE_EQ(normaliser_tflops({{"calibration_cpu_normaliser_tflops", nullptr}}, "cpu"), 0.0);
