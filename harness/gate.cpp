@@ -70,7 +70,11 @@ void judge_times(const CaseRecord& b, const CaseRecord& c, double base_scale, do
   // Symmetric in log space: 10% faster is the mirror of 10% slower (1/1.1, not 0.9).
   const bool slower = v.ratio >= 1 + opt.threshold, faster = v.ratio <= 1 / (1 + opt.threshold);
   const bool testable = has_samples(b) && has_samples(c);
-  if (testable) v.p_value = mann_whitney_u(ct, bt).p_value;
+  if (testable) {
+    v.base_samples = static_cast<int64_t>(bt.size());  // the samples tested, without any null
+    v.new_samples = static_cast<int64_t>(ct.size());
+    v.p_value = mann_whitney_u(ct, bt).p_value;
+  }
   if (!slower && !faster) {
     v.verdict = Verdict::same;
     return;
