@@ -138,6 +138,13 @@ std::string update_baseline(const std::string& current, const std::string& dir, 
   if (fs::exists(target) && !force) {
     throw SpecError(target.string() + " exists; replacing a baseline is deliberate: add --force");
   }
+  // Against a baseline whose machine changed speed by more than the gate's threshold, the gate
+  // judges no speed at all (harness/gate.h): such a run is no baseline.
+  const double drift = file.context_number("calibration_drift", 0);
+  if (drift > GateOptions{}.threshold && !force) {
+    throw SpecError(current + ": the machine changed speed by " + std::to_string(int(100 * drift)) +
+                    "% during this run (calibration_drift); record a baseline on a quiet machine (or --force)");
+  }
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw std::runtime_error("cannot create " + dir + ": " + ec.message());
@@ -167,7 +174,8 @@ void add_gate_command(CLI::App& app, std::function<int()>& action) {
                 "Judge statuses and case coverage only (a baseline from another machine class)");
   auto* update = cmd->add_flag("--update", args->update,
                                "Record CURRENT as results/baselines/<machine class>.json");
-  cmd->add_flag("--force", args->force, "With --update: replace an existing baseline")->needs(update);
+  cmd->add_flag("--force", args->force, "With --update: replace an existing baseline, or record a noisy run")
+      ->needs(update);
   cmd->add_option("--baselines", args->baselines, "Baselines folder for --update (default results/baselines)");
   cmd->add_flag("--print-class", args->print_class, "Print the machine class of a results file")->excludes(update);
   cmd->callback([args, &action] { action = [args] { return run_gate_command(*args); }; });

@@ -27,8 +27,9 @@ void add_gate_command(CLI::App& app, std::function<int()>& action);
 void print_gate(std::ostream& out, const GateResult& result, bool markdown);
 
 // Copies `current` to <dir>/<machine class>.json through a temporary file and a rename, so a
-// reader never sees half a baseline. Refuses (SpecError) an existing baseline without `force`,
-// and a run that is empty or has a failing case. Returns the path written.
+// reader never sees half a baseline. Refuses (SpecError) a run that is empty or has a failing
+// case, and without `force` an existing baseline or a run whose calibration drifted beyond the
+// default threshold. Returns the path written.
 std::string update_baseline(const std::string& current, const std::string& dir, bool force);
 
 }  // namespace sdpa

@@ -478,6 +478,12 @@ TEST_F(GateCommand, UpdateWritesTheClassBaselineOnceUnlessForced) {
   EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir / "baselines"), {}), 1);  // no temporary left
   EXPECT_THROW(run({"--update", write("broken.json", doc(1, "fail")), "--baselines", baselines, "--force"}),
                SpecError);
+  json noisy = doc(1);
+  noisy["context"]["calibration_drift"] = 0.3;
+  const std::string noisy_path = write("noisy.json", noisy), other_dir = (dir / "other").string();
+  EXPECT_THROW(run({"--update", noisy_path, "--baselines", other_dir}), SpecError);
+  EXPECT_FALSE(std::filesystem::exists(dir / "other" / "amd-epyc-2t.json"));
+  EXPECT_EQ(run({"--update", noisy_path, "--baselines", other_dir, "--force"}), 0);
 }
 
 }  // namespace
