@@ -11,6 +11,7 @@ namespace {
 Registry build_registry() {
   Registry r;
 #include "backend_registry_calls.inc"
+  for (const auto& add : extra_backend_registrations()) add(r);
   return r;
 }
 
@@ -27,6 +28,11 @@ std::vector<std::string> Registry::names() const {
   std::vector<std::string> out;
   for (const auto& e : entries_) out.push_back(e.name);
   return out;
+}
+
+std::vector<std::function<void(Registry&)>>& extra_backend_registrations() {
+  static std::vector<std::function<void(Registry&)>> extra;
+  return extra;
 }
 
 const Registry& registry() {

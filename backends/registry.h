@@ -50,4 +50,8 @@ class Registry {
 // Every backend of this build, registered once.
 const Registry& registry();
 
+// Registrations added before the registry is first used, by code linked into a test build only
+// (backends/testing): the production binary has none.
+std::vector<std::function<void(Registry&)>>& extra_backend_registrations();
+
 }  // namespace sdpa

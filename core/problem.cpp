@@ -2,7 +2,11 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cctype>
 #include <cmath>
+#include <cstdio>
+#include <initializer_list>
+#include <limits>
 #include <map>
 #include <sstream>
 
@@ -38,6 +42,71 @@ std::string join(const std::vector<std::string>& items, std::string_view sep) {
   return out;
 }
 
+namespace {
+
+// Bytes outside printable ASCII are written \xNN: a NUL cut the message short (what() is a C
+// string), and a zero-width space or a fullwidth '=' in a key was invisible in it.
+std::string printable(std::string_view text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (c >= 0x20 && c < 0x7f) {
+      out += static_cast<char>(c);
+    } else {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
+[[noreturn]] void fail(std::string_view key, std::string_view value, std::string_view rule) {
+  std::string msg = "problem spec: ";
+  msg += key;
+  if (!value.empty()) {
+    msg += "=";
+    msg += value;
+  }
+  msg += ": ";
+  msg += rule;
+  throw SpecError(printable(msg));
+}
+
+// "1103806595072 (2^40.01)", or "2^64" past int64, where no exact decimal is worth printing.
+std::string describe_count(std::initializer_list<int64_t> factors, bool fits, int64_t product) {
+  double log2 = 0;
+  for (int64_t f : factors) log2 += std::log2(static_cast<double>(f));
+  char power[32], buf[64];
+  std::snprintf(power, sizeof power, log2 == std::floor(log2) ? "2^%.0f" : "2^%.2f", log2);
+  if (!fits) return power;
+  std::snprintf(buf, sizeof buf, "%lld (%s)", static_cast<long long>(product), power);
+  return buf;
+}
+
+// The product of `factors` if it is at most `limit`, checked at every step so it never wraps;
+// otherwise SpecError naming the keys, their values, the size and the limit.
+int64_t checked_count(std::string_view keys, std::initializer_list<int64_t> factors, int64_t limit,
+                      std::string_view what, std::string_view why) {
+  int64_t product = 1;
+  bool fits = true;
+  for (int64_t f : factors) fits = fits && !__builtin_mul_overflow(product, f, &product);
+  const bool negative = std::any_of(factors.begin(), factors.end(), [](int64_t f) { return f < 0; });
+  if (fits && !negative && product <= limit) return product;
+  std::string values;
+  for (int64_t f : factors) {
+    if (!values.empty()) values += '*';
+    values += std::to_string(f);
+  }
+  if (negative) fail(keys, values, "a dimension is negative");
+  fail(keys, values,
+       "the problem needs " + describe_count(factors, fits, product) + " " + std::string(what) + ", " +
+           std::string(why));
+}
+
+constexpr int64_t kNoLimit = std::numeric_limits<int64_t>::max();
+
+}  // namespace
+
 double Problem::scale() const {
   return scale_value ? *scale_value : 1.0 / std::sqrt(static_cast<double>(d));
 }
@@ -52,25 +121,66 @@ int64_t Problem::visible_keys(int64_t bi, int64_t i) const {
   return skv;
 }
 
+int64_t Problem::q_elems() const {
+  return checked_count("b*hq*sq*d", {b, hq, sq, d}, kNoLimit, "elements of Q", "more than int64 counts");
+}
+int64_t Problem::k_elems() const {
+  return checked_count("b*hkv*skv*d", {b, hkv, skv, d}, kNoLimit, "elements of K", "more than int64 counts");
+}
+int64_t Problem::v_elems() const {
+  return checked_count("b*hkv*skv*dv", {b, hkv, skv, dv}, kNoLimit, "elements of V", "more than int64 counts");
+}
+int64_t Problem::o_elems() const {
+  return checked_count("b*hq*sq*dv", {b, hq, sq, dv}, kNoLimit, "elements of O", "more than int64 counts");
+}
+int64_t Problem::score_pairs() const {
+  return checked_count("b*hq*sq*skv", {b, hq, sq, skv}, kNoLimit, "score pairs", "more than int64 counts");
+}
+
 double Problem::visible_pairs() const {
-  double pairs = 0;
-  for (int64_t bi = 0; bi < b; ++bi) {
-    double per_head = 0;
-    if (mask == MaskKind::none || mask == MaskKind::kvlen) {
-      per_head = static_cast<double>(sq) * static_cast<double>(visible_keys(bi, 0));
-    } else {
-      for (int64_t i = 0; i < sq; ++i) per_head += static_cast<double>(visible_keys(bi, i));
+  // Sums of the visible_keys() prefix lengths over the rows of one head, in closed form so a
+  // problem with 2^24 rows costs nothing to count. Every term stays below 2^53: exact.
+  const auto n_q = static_cast<double>(sq), n_kv = static_cast<double>(skv);
+  const auto triangle = [](double n) { return n * (n + 1) / 2; };  // 1 + 2 + ... + n
+  double per_head = 0;
+  switch (mask) {
+    case MaskKind::none: per_head = n_q * n_kv; break;
+    case MaskKind::causal: {  // row i sees min(skv, i + 1)
+      const double t = std::min(n_q, n_kv);
+      per_head = triangle(t) + (n_q - t) * n_kv;
+      break;
     }
-    pairs += per_head * static_cast<double>(hq);
+    case MaskKind::causal_br: {  // row i sees i + 1 + (skv - sq) keys, clamped at 0
+      const double offset = n_kv - n_q;
+      per_head = offset >= 0 ? triangle(n_kv) - triangle(offset) : triangle(n_kv);
+      break;
+    }
+    case MaskKind::kvlen: {
+      double keys = 0;
+      for (int64_t bi = 0; bi < b; ++bi) keys += static_cast<double>(visible_keys(bi, 0));
+      return keys * n_q * static_cast<double>(hq);
+    }
   }
-  return pairs;
+  return per_head * static_cast<double>(hq) * static_cast<double>(b);
 }
 
 double Problem::flops() const { return visible_pairs() * 2.0 * static_cast<double>(d + dv); }
 
 double Problem::io_bytes() const {
-  return static_cast<double>(q_elems() + k_elems() + v_elems() + o_elems()) *
+  return (static_cast<double>(q_elems()) + static_cast<double>(k_elems()) + static_cast<double>(v_elems()) +
+          static_cast<double>(o_elems())) *
          static_cast<double>(storage_bytes(dtype));
+}
+
+// Every backend computes the logits in f32 (16-bit dtypes too: their products are exact in f32
+// and tensor cores accumulate in f32), and |logit| <= scale·Σᵢ|qᵢkᵢ| <= scale·d·kMaxInputMagnitude².
+// The factor 4 leaves room for what kernels do next: s − max (spans twice the largest |logit|)
+// and folding log2(e) = 1.44 into the scale for exp2. Beyond this limit an f32 logit overflows
+// to inf, and the row is NaN (inf − inf) in the kernel while the fp64 reference is finite, or
+// NaN in both when the scale also overflows double (scale=1e308).
+double max_scale(int64_t d) {
+  return static_cast<double>(std::numeric_limits<float>::max()) /
+         (4.0 * static_cast<double>(std::max<int64_t>(d, 1)) * kMaxInputMagnitude * kMaxInputMagnitude);
 }
 
 std::string Problem::to_string() const {
@@ -97,18 +207,6 @@ std::string Problem::to_string() const {
 }
 
 namespace {
-
-[[noreturn]] void fail(std::string_view key, std::string_view value, std::string_view rule) {
-  std::string msg = "problem spec: ";
-  msg += key;
-  if (!value.empty()) {
-    msg += "=";
-    msg += value;
-  }
-  msg += ": ";
-  msg += rule;
-  throw SpecError(msg);
-}
 
 int64_t parse_int(std::string_view key, std::string_view value, int64_t min_value) {
   int64_t result = 0;
@@ -148,15 +246,66 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
+// An empty item has a comma on at least one side; naming that comma's column (1-based, in the
+// line as given) points at the typo where "problem spec: : expected key=value" did not.
+[[noreturn]] void fail_empty_item(std::string_view spec, std::string_view item) {
+  const auto at = static_cast<std::size_t>(item.data() - spec.data());
+  const bool comma_before = at > 0 && spec[at - 1] == ',';
+  const bool comma_after = at + item.size() < spec.size() && spec[at + item.size()] == ',';
+  std::string where = comma_before ? "after the ',' at position " + std::to_string(at)
+                                   : "before the ',' at position " + std::to_string(at + item.size() + 1);
+  const char* hint = comma_before && comma_after ? "a double comma?" : comma_before ? "a trailing comma?"
+                                                                                  : "a leading comma?";
+  throw SpecError("problem spec: empty item " + where + " (" + hint + ")");
+}
+
+void parse_scale(Problem& p, std::string_view value) {
+  if (value == "default") return;
+  double s = 0;
+  auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), s);
+  const double lo = std::numeric_limits<float>::min(), hi = max_scale(p.d);
+  if (ec != std::errc() || end != value.data() + value.size() || !(s >= lo && s <= hi)) {
+    // Below 2^-126 the scale is no longer a normal f32, which is what every kernel multiplies by.
+    char rule[256];
+    std::snprintf(rule, sizeof rule,
+                  "must be 'default' (1/sqrt(d)) or a number from 2^-126 to %.3g for d=%lld: kernels compute "
+                  "logits in f32, and 4*scale*d*%.3f^2 (four times the largest |logit|) must stay below its "
+                  "maximum %.3g",
+                  hi, static_cast<long long>(p.d), kMaxInputMagnitude,
+                  static_cast<double>(std::numeric_limits<float>::max()));
+    fail("scale", value, rule);
+  }
+  p.scale_value = s;
+}
+
+void parse_kvlen(Problem& p, std::string_view mask) {
+  p.mask = MaskKind::kvlen;
+  for (std::string_view len : split(mask.substr(6), '/')) {
+    int64_t l = 0;
+    auto [end, ec] = std::from_chars(len.data(), len.data() + len.size(), l);
+    if (ec != std::errc() || end != len.data() + len.size() || l < 0) {
+      fail("mask", mask, "kvlen lengths must be integers >= 0 ('" + std::string(len) + "' is not)");
+    }
+    if (l > p.skv) fail("mask", mask, "kvlen " + std::to_string(l) + " exceeds skv=" + std::to_string(p.skv));
+    p.kvlen.push_back(l);
+  }
+  if (static_cast<int64_t>(p.kvlen.size()) != p.b) {
+    fail("mask", mask, "kvlen needs one length per batch item (b=" + std::to_string(p.b) + ", got " +
+                           std::to_string(p.kvlen.size()) + ")");
+  }
+}
+
 }  // namespace
 
 Problem parse_problem(std::string_view spec) {
   Problem p;
   std::map<std::string, std::string, std::less<>> seen;
+  const std::string_view line = spec;
   spec = trim(spec);
   if (spec.empty()) fail("spec", "", "is empty; expected key=value pairs separated by ','");
-  for (std::string_view item : split(spec, ',')) {
-    item = trim(item);
+  for (std::string_view raw : split(spec, ',')) {
+    std::string_view item = trim(raw);
+    if (item.empty()) fail_empty_item(line, raw);
     auto eq = item.find('=');
     if (eq == std::string_view::npos || eq == 0) {
       fail(item, "", "expected key=value");
@@ -195,6 +344,15 @@ Problem parse_problem(std::string_view spec) {
   p.dv = p.d;
   if (auto v = get("dv")) p.dv = parse_dim("dv", *v);
 
+  // Each key is within its bound; their products need not be (kMaxTensorElems says why).
+  const char* kTooBig = "more than any machine holds (at most 2^40 per tensor)";
+  checked_count("b*hq*sq*d", {p.b, p.hq, p.sq, p.d}, kMaxTensorElems, "elements of Q", kTooBig);
+  checked_count("b*hkv*skv*d", {p.b, p.hkv, p.skv, p.d}, kMaxTensorElems, "elements of K", kTooBig);
+  checked_count("b*hkv*skv*dv", {p.b, p.hkv, p.skv, p.dv}, kMaxTensorElems, "elements of V", kTooBig);
+  checked_count("b*hq*sq*dv", {p.b, p.hq, p.sq, p.dv}, kMaxTensorElems, "elements of O", kTooBig);
+  checked_count("b*hq*sq*skv", {p.b, p.hq, p.sq, p.skv}, kMaxScorePairs, "score pairs",
+                "more than any kernel gets through in a benchmark (at most 2^50)");
+
   if (auto v = get("dtype")) {
     if (*v == "f32") p.dtype = DType::f32;
     else if (*v == "f16") p.dtype = DType::f16;
@@ -207,35 +365,17 @@ Problem parse_problem(std::string_view spec) {
     if (m == "none") p.mask = MaskKind::none;
     else if (m == "causal") p.mask = MaskKind::causal;
     else if (m == "causal_br") p.mask = MaskKind::causal_br;
-    else if (m.substr(0, 6) == "kvlen:") {
-      p.mask = MaskKind::kvlen;
-      for (std::string_view len : split(m.substr(6), '/')) {
-        int64_t l = parse_int("mask", len, 0);
-        if (l > p.skv) {
-          fail("mask", m, "kvlen " + std::to_string(l) + " exceeds skv=" + std::to_string(p.skv));
-        }
-        p.kvlen.push_back(l);
-      }
-      if (static_cast<int64_t>(p.kvlen.size()) != p.b) {
-        fail("mask", m, "kvlen needs one length per batch item (b=" + std::to_string(p.b) + ", got " +
-                            std::to_string(p.kvlen.size()) + ")");
-      }
-    } else {
-      fail("mask", m, "must be none, causal, causal_br or kvlen:L1/L2/...");
-    }
+    else if (m.substr(0, 6) == "kvlen:") parse_kvlen(p, m);
+    else fail("mask", m, "must be none, causal, causal_br or kvlen:L1/L2/...");
   }
 
-  if (auto v = get("scale")) {
-    if (*v != "default") {
-      double s = 0;
-      auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), s);
-      if (ec != std::errc() || end != v->data() + v->size() || !std::isfinite(s) || s <= 0) {
-        fail("scale", *v, "must be 'default' (1/sqrt(d)) or a positive finite number");
-      }
-      p.scale_value = s;
+  if (auto v = get("scale")) parse_scale(p, *v);
+  if (auto v = get("seed")) {
+    auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), p.seed);
+    if (ec != std::errc() || end != v->data() + v->size()) {
+      fail("seed", *v, "must be an integer from 0 to 18446744073709551615 (2^64-1)");
     }
   }
-  if (auto v = get("seed")) p.seed = static_cast<uint64_t>(parse_int("seed", *v, 0));
   return p;
 }
 

@@ -24,6 +24,23 @@ class SpecError : public std::invalid_argument {
   using std::invalid_argument::invalid_argument;
 };
 
+// Limits on the size of a problem, far above anything that runs, so that every count the
+// layers derive from a spec (elements, byte sizes, row · column indices, pair counts) fits in
+// int64 with room to spare, and a typo is refused up front instead of wrapping around.
+//   2^40 elements per tensor: 4 TiB in f32, 2 TiB in f16, more than the memory of any host
+//     or device this suite runs on; times 4 bytes or times a row index it stays below 2^63.
+//   2^50 score pairs (b·hq·sq·skv): the naive kernel holds them all (4 PiB); a fused kernel at
+//     1e12 pairs/s (an H100 at peak with d=64) needs 20 minutes for one run, and pair counts
+//     stay exact in double (2^53), which visible_pairs() and flops() rely on.
+inline constexpr int64_t kMaxTensorElems = int64_t{1} << 40;
+inline constexpr int64_t kMaxScorePairs = int64_t{1} << 50;
+
+// Every input value has |x| <= kMaxInputMagnitude: the generator (harness/inputs.cpp) draws
+// N(0,1) by Box-Muller from 26-bit uniforms u1 >= 2^-27, so |x| <= sqrt(-2·ln 2^-27) = 6.1180,
+// which rounds to at most 6.125 in bf16 (the coarsest dtype). The scale limit rests on it; a new
+// input distribution must raise it if its values can be larger.
+inline constexpr double kMaxInputMagnitude = 6.125;
+
 struct Problem {
   int64_t b = 1;
   int64_t hq = 1;
@@ -47,12 +64,16 @@ struct Problem {
   // Query heads per key/value head (GQA group size); query head h reads kv head h / group().
   int64_t group() const { return hq / hkv; }
 
-  int64_t q_elems() const { return b * hq * sq * d; }
-  int64_t k_elems() const { return b * hkv * skv * d; }
-  int64_t v_elems() const { return b * hkv * skv * dv; }
-  int64_t o_elems() const { return b * hq * sq * dv; }
+  // Element counts. A parsed problem is within kMaxTensorElems; a Problem built or edited by
+  // hand whose count would overflow int64 throws SpecError instead of wrapping around.
+  int64_t q_elems() const;
+  int64_t k_elems() const;
+  int64_t v_elems() const;
+  int64_t o_elems() const;
+  // b·hq·sq·skv, masked pairs included (what a kernel that materialises the scores holds).
+  int64_t score_pairs() const;
 
-  // Unmasked (query, key) pairs summed over batch and heads.
+  // Unmasked (query, key) pairs summed over batch and heads (closed form: O(b), not O(b·sq)).
   double visible_pairs() const;
   // 2·d FLOPs per visible pair for Q·Kᵀ and 2·dv for P·V (= 4·d per pair when d = dv);
   // masked pairs are not counted.
@@ -62,7 +83,13 @@ struct Problem {
 
   // The canonical spec line: every key, in a fixed order, so it pastes back as a repro.
   std::string to_string() const;
+
+  bool operator==(const Problem&) const = default;
 };
+
+// The largest scale for which every logit is finite in f32, the compute type of the logits in
+// every backend (16-bit dtypes included): see the derivation in problem.cpp.
+double max_scale(int64_t d);
 
 // "a, b, c": for messages that list what is known.
 std::string join(const std::vector<std::string>& items, std::string_view sep);

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
+
 namespace sdpa {
 namespace {
 
@@ -79,6 +82,94 @@ TEST(ProblemSpec, FlopsCountOnlyVisiblePairs) {
   EXPECT_DOUBLE_EQ(parse_problem("sq=4,d=8,mask=causal").flops(), 4.0 * 8 * (1 + 2 + 3 + 4));
   EXPECT_DOUBLE_EQ(parse_problem("sq=2,d=8,dv=4").flops(), 2.0 * (8 + 4) * 4);
   EXPECT_DOUBLE_EQ(parse_problem("b=2,sq=2,skv=4,d=8,mask=kvlen:1/3").flops(), 4.0 * 8 * (2 * 1 + 2 * 3));
+}
+
+// Each key within its bound (2^24), the products past int64: blocked_cpu segfaulted on the first
+// and the second ended in std::bad_alloc before the parser refused them.
+TEST(ProblemSpec, ElementCountsThatWrapAreRefusedNamingTheSize) {
+  EXPECT_NE(error_of("b=16777216,hq=16777216,sq=65536,d=1").find("b*hq*sq*d=16777216*16777216*65536*1: the problem "
+                                                                  "needs 2^64 elements of Q, more than any machine holds"),
+            std::string::npos);
+  EXPECT_NE(error_of("b=65536,hq=65536,sq=65536,d=65536").find("needs 2^64 elements of Q"), std::string::npos);
+  // K and V are counted with hkv and skv, O with dv, the scores with sq * skv.
+  EXPECT_NE(error_of("b=256,hq=1,sq=1,skv=16777216,d=1024").find("4398046511104 (2^42) elements of K"), std::string::npos);
+  EXPECT_NE(error_of("b=256,sq=1,skv=16777216,d=1,dv=1024").find("(2^42) elements of V"), std::string::npos);
+  EXPECT_NE(error_of("b=256,sq=16777216,skv=1,d=1,dv=1024").find("(2^42) elements of O"), std::string::npos);
+  EXPECT_NE(error_of("b=16,sq=16777216,d=1").find("b*hq*sq*skv=16*1*16777216*16777216: the problem needs 4503599627370496 (2^52) score pairs"),
+            std::string::npos);
+}
+
+TEST(ProblemSpec, TheSizeLimitsAreInclusive) {
+  const Problem at = parse_problem("hq=256,sq=256,d=16777216");  // Q, K, V and O are 2^40 elements each
+  EXPECT_EQ(at.q_elems(), kMaxTensorElems);
+  EXPECT_EQ(at.o_elems(), kMaxTensorElems);
+  EXPECT_NE(error_of("hq=256,sq=257,d=16777216").find("needs 1103806595072 (2^40.01) elements of Q"), std::string::npos);
+  const Problem pairs = parse_problem("b=4,sq=16777216,d=1");  // 2^50 score pairs, 2^26 elements per tensor
+  EXPECT_EQ(pairs.score_pairs(), kMaxScorePairs);
+  EXPECT_DOUBLE_EQ(pairs.visible_pairs(), std::ldexp(1.0, 50));
+}
+
+TEST(ProblemSpec, CountsOfAHandMadeProblemThrowInsteadOfWrapping) {
+  Problem p;
+  p.b = p.hq = p.sq = p.d = int64_t{1} << 24;
+  EXPECT_THROW(p.q_elems(), SpecError);
+  EXPECT_THROW(p.io_bytes(), SpecError);
+  p.b = p.sq = 1;
+  EXPECT_EQ(p.q_elems(), int64_t{1} << 48);  // over the parser's limit, but countable
+  p.hq = -1;
+  EXPECT_THROW(p.q_elems(), SpecError);
+}
+
+TEST(ProblemSpec, VisiblePairsInClosedFormMatchTheRowByRowSum) {
+  for (const char* mask : {"none", "causal", "causal_br"}) {
+    for (int64_t sq : {1, 2, 5, 17}) {
+      for (int64_t skv : {1, 3, 5, 16, 40}) {
+        const Problem p = parse_problem("b=3,hq=2,sq=" + std::to_string(sq) + ",skv=" + std::to_string(skv) + ",mask=" + mask);
+        double rows = 0;
+        for (int64_t bi = 0; bi < p.b; ++bi)
+          for (int64_t i = 0; i < p.sq; ++i) rows += static_cast<double>(p.visible_keys(bi, i));
+        EXPECT_EQ(p.visible_pairs(), rows * static_cast<double>(p.hq)) << p.to_string();
+      }
+    }
+  }
+}
+
+// scale=1e308 overflowed even the fp64 reference (NaN) and then let a backend "pass".
+TEST(ProblemSpec, ScalesWhoseLogitsCannotBeFiniteInF32AreRefused) {
+  const std::string huge = error_of("d=64,scale=1e308");
+  EXPECT_NE(huge.find("scale=1e308: must be 'default' (1/sqrt(d)) or a number from 2^-126 to"), std::string::npos) << huge;
+  EXPECT_NE(huge.find("f32"), std::string::npos) << huge;
+  EXPECT_NE(error_of("d=64,scale=inf").find("scale=inf"), std::string::npos);
+  EXPECT_NE(error_of("d=64,scale=1e-40").find("2^-126"), std::string::npos);  // not a normal f32
+  // The limit keeps four times the largest possible |logit| below the f32 maximum.
+  for (int64_t d : {1, 64, 16777216}) {
+    const double s = max_scale(d);
+    EXPECT_LE(4 * s * static_cast<double>(d) * kMaxInputMagnitude * kMaxInputMagnitude,
+              static_cast<double>(std::numeric_limits<float>::max()));
+    char ok[64], over[64];
+    std::snprintf(ok, sizeof ok, "d=%lld,scale=%.17g", static_cast<long long>(d), s);
+    std::snprintf(over, sizeof over, "d=%lld,scale=%.17g", static_cast<long long>(d), s * (1 + 1e-15));
+    EXPECT_EQ(parse_problem(ok).scale(), s);
+    EXPECT_NE(error_of(over).find("must be 'default'"), std::string::npos) << over;
+  }
+  EXPECT_EQ(parse_problem("d=64,scale=1000").scale(), 1000.0);
+}
+
+TEST(ProblemSpec, AnEmptyItemNamesTheCommaNextToIt) {
+  EXPECT_EQ(error_of("sq=16,d=64,"), "problem spec: empty item after the ',' at position 11 (a trailing comma?)");
+  EXPECT_EQ(error_of("sq=16,,d=64"), "problem spec: empty item after the ',' at position 6 (a double comma?)");
+  EXPECT_EQ(error_of(" ,sq=16"), "problem spec: empty item before the ',' at position 2 (a leading comma?)");
+  EXPECT_EQ(error_of("sq=16, ,d=64"), "problem spec: empty item after the ',' at position 6 (a double comma?)");
+}
+
+TEST(ProblemSpec, SeedTakesTheWholeUint64Range) {
+  const Problem p = parse_problem("sq=4,seed=18446744073709551615");
+  EXPECT_EQ(p.seed, std::numeric_limits<uint64_t>::max());
+  EXPECT_EQ(parse_problem(p.to_string()), p);
+  EXPECT_EQ(parse_problem("seed=0").seed, 0u);
+  for (const char* bad : {"seed=18446744073709551616", "seed=-1", "seed=1.5"}) {
+    EXPECT_NE(error_of(bad).find("must be an integer from 0 to 18446744073709551615"), std::string::npos) << bad;
+  }
 }
 
 }  // namespace

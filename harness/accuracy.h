@@ -1,5 +1,7 @@
-// The accuracy rule of DESIGN.md, element by element against the fp64 reference:
-//   |o − r| ≤ tol_abs(dtype)·Σₖ pₖ|vₖ| + tol_rel(dtype)·|r|
+// The accuracy rule of DESIGN.md, element by element against the fp64 reference, with a term
+// for the f32 logit error that grows with the logits (accuracy.cpp derives every constant):
+//   |o − r| ≤ (tol_abs(dtype) + expm1(2·tol_logit(d)·A))·Σₖ pₖ|vₖ| + tol_rel(dtype)·|r|
+// where A = max over the row's visible keys of scale·Σᵢ|qᵢkᵢ| (the reference supplies it),
 // plus NMSE = Σ(o−r)²/Σr², max abs / rel error and the worst elements with their indices.
 #pragma once
 
@@ -13,12 +15,16 @@
 namespace sdpa {
 
 struct Tolerance {
-  double abs = 0;  // times Σₖ pₖ|vₖ|: errors carried through P·V
-  double rel = 0;  // times |r|: rounding of the output to the storage type
+  double abs = 0;    // times Σₖ pₖ|vₖ|: errors carried through P·V
+  double rel = 0;    // times |r|: rounding of the output to the storage type
+  double logit = 0;  // times A: the bound on a logit's absolute error in an f32 kernel
 };
 
-// The constants per dtype; accuracy.cpp derives each one.
-Tolerance tolerance_for(DType dtype);
+// The constants for a dtype and head dimension d; accuracy.cpp derives each one.
+Tolerance tolerance_for(DType dtype, int64_t d);
+
+// The bound on |o − r| of one element: `abs_pv` is Σₖ pₖ|vₖ| and `abs_qk_max` the row's A.
+double error_bound(const Tolerance& tol, double abs_pv, double abs_qk_max, double r);
 
 struct BadElement {
   int64_t b = 0, h = 0, s = 0, c = 0;  // index of the element in O (B, H, S, Dv)
@@ -34,9 +40,16 @@ struct AccuracyReport {
   double nmse = 0;            // Σ(o−r)² / Σr²
   double worst_ratio = 0;     // max over elements of |o − r| / bound (≤ 1 passes)
   bool non_finite = false;    // a NaN or inf in the output fails the case outright
-  std::vector<BadElement> worst;  // the largest |o − r| / bound first
-  bool pass() const { return failed_elems == 0 && !non_finite; }
-  // "max_abs=1.2e-04 max_rel=3.4e-03 nmse=5.6e-09 worst=0.12 of bound"
+  // The reference itself has a NaN or inf (non-finite inputs, see reference.h, or a problem
+  // built past the parser's limits): nothing was compared, the case neither passes nor fails.
+  bool reference_invalid = false;
+  int64_t reference_non_finite_elems = 0;
+  std::vector<BadElement> worst;  // the largest |o − r| / bound first; if reference_invalid,
+                                  // the first non-finite reference element
+  bool pass() const { return failed_elems == 0 && !non_finite && !reference_invalid; }
+  bool fail() const { return !pass() && !reference_invalid; }
+  // "max_abs=1.2e-04 max_rel=3.4e-03 nmse=5.6e-09 worst=0.12 of bound", or
+  // "invalid: reference not finite (...)"
   std::string summary() const;
 };
 

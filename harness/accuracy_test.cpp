@@ -26,7 +26,7 @@ TEST(Accuracy, TheReferenceItselfPassesWithZeroError) {
 TEST(Accuracy, AnErrorJustInsideTheBoundPassesAndJustOutsideFails) {
   Fixture f;
   const std::size_t i = 37;
-  const double bound = f.ref.abs_pv[i] * tolerance_for(DType::f16).abs + std::abs(f.ref.out[i]) * tolerance_for(DType::f16).rel;
+  const double bound = error_bound(tolerance_for(DType::f16, f.p.d), f.ref.abs_pv[i], f.ref.abs_qk_max[i / 4], f.ref.out[i]);
   std::vector<double> out = f.ref.out;
   out[i] += 0.99 * bound;
   EXPECT_TRUE(check_accuracy(f.p, out, f.ref).pass());
@@ -78,10 +78,53 @@ TEST(Accuracy, NmseIsRelativeSquaredError) {
 }
 
 TEST(Accuracy, ConstantsFollowTheUnitRoundoffOfEachDtype) {
-  EXPECT_EQ(tolerance_for(DType::f16).rel, std::ldexp(1.0, -11));
-  EXPECT_EQ(tolerance_for(DType::bf16).rel, std::ldexp(1.0, -8));
-  EXPECT_LT(tolerance_for(DType::f32).abs, tolerance_for(DType::f16).abs);
-  EXPECT_LT(tolerance_for(DType::f16).abs, tolerance_for(DType::bf16).abs);
+  EXPECT_EQ(tolerance_for(DType::f16, 64).rel, std::ldexp(1.0, -11));
+  EXPECT_EQ(tolerance_for(DType::bf16, 64).rel, std::ldexp(1.0, -8));
+  EXPECT_LT(tolerance_for(DType::f32, 64).abs, tolerance_for(DType::f16, 64).abs);
+  EXPECT_LT(tolerance_for(DType::f16, 64).abs, tolerance_for(DType::bf16, 64).abs);
+}
+
+// scale=1e308 made the reference NaN, and every NaN comparison is false: a backend "passed" with
+// "worst=0 of bound nmse=-nan". Such a case is invalid: neither pass nor fail.
+TEST(Accuracy, ANonFiniteReferenceIsInvalidNeitherPassNorFail) {
+  Problem p = parse_problem("b=1,hq=2,sq=4,d=8");
+  p.scale_value = 1e308;  // past the parser's limit, as a hand-made problem can be
+  const Inputs in = generate_inputs(p);
+  const ReferenceResult ref = reference_sdpa(p, in);
+  for (const std::vector<double>& out : {ref.out, std::vector<double>(ref.out.size(), 0.0)}) {
+    const AccuracyReport r = check_accuracy(p, out, ref);
+    EXPECT_TRUE(r.reference_invalid);
+    EXPECT_FALSE(r.pass());
+    EXPECT_FALSE(r.fail());
+    EXPECT_EQ(r.reference_non_finite_elems, p.o_elems());
+    EXPECT_EQ(r.summary().rfind("invalid: reference not finite (64 elements; first [b=0,h=0,s=0,c=0] = nan)", 0), 0u)
+        << r.summary();
+  }
+  // One NaN input: only the row that reads it is NaN, and that is enough to make the case invalid.
+  Fixture f;
+  Inputs nan_in = generate_inputs(f.p);
+  nan_in.q.values[5 * f.p.d] = NAN;  // row 5 = (b=0, h=0, s=5), which sees keys 0..5
+  const AccuracyReport r = check_accuracy(f.p, f.ref.out, reference_sdpa(f.p, nan_in));
+  EXPECT_TRUE(r.reference_invalid);
+  EXPECT_EQ(r.reference_non_finite_elems, f.p.dv);
+  EXPECT_NE(r.summary().find("[b=0,h=0,s=5,c=0]"), std::string::npos) << r.summary();
+  // A failing backend is still a failure, not invalid.
+  std::vector<double> bad = f.ref.out;
+  bad[0] += 1;
+  EXPECT_TRUE(check_accuracy(f.p, bad, f.ref).fail());
+}
+
+// The logit term is (e^{2E} − 1)·Σp|v| with E = (√d + 4)·2^-24·A: zero for zero logits, the
+// same for every dtype, growing with A.
+TEST(Accuracy, TheLogitTermFollowsItsDerivation) {
+  for (DType dtype : {DType::f32, DType::f16, DType::bf16}) {
+    const Tolerance t = tolerance_for(dtype, 64);
+    EXPECT_EQ(t.logit, 12 * std::ldexp(1.0, -24));
+    EXPECT_EQ(error_bound(t, 2.0, 0.0, 0.5), t.abs * 2.0 + t.rel * 0.5);
+    EXPECT_NEAR(error_bound(t, 2.0, 1000.0, 0.5) - error_bound(t, 2.0, 0.0, 0.5),
+                std::expm1(2 * 12 * std::ldexp(1.0, -24) * 1000.0) * 2.0, 1e-18);
+  }
+  EXPECT_EQ(tolerance_for(DType::f32, 1 << 20).logit, 1028 * std::ldexp(1.0, -24));
 }
 
 }  // namespace

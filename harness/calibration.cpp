@@ -1,7 +1,13 @@
 #include "harness/calibration.h"
 
 #include <algorithm>
+#include <unistd.h>
+
+#include <chrono>
 #include <cmath>
+#include <stdexcept>
+
+#include "core/best_of.h"
 
 namespace sdpa {
 
@@ -30,7 +36,34 @@ const Calibration* Peaks::normaliser(const std::string& device_class) const {
   return out;
 }
 
+double host_triad_gbs(int runs) {
+  const long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE), l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+  const auto llc = static_cast<std::size_t>(std::max({l3, l2, 0L}));
+  const std::size_t n = std::max<std::size_t>(2 * llc, std::size_t{64} << 20) / sizeof(double);
+  std::vector<double> a(n), b(n), c(n);
+  const auto count = static_cast<int64_t>(n);
+  // First touch by the same threads that run the triad, so pages sit where they are used.
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < count; ++i) {
+    a[i] = 0.0;
+    b[i] = 1.0;
+    c[i] = 2.0;
+  }
+  const double s = 3.0;
+  const double best = best_of_seconds(runs, [&] {
+    const auto t0 = std::chrono::steady_clock::now();
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < count; ++i) a[i] = b[i] + s * c[i];
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  });
+  if (a[count / 2] != 7.0) throw std::logic_error("STREAM triad computed a wrong value");
+  return 3.0 * static_cast<double>(n) * sizeof(double) / best / 1e9;
+}
+
 void Peaks::add_to_context(json& context, const std::string& prefix) const {
+  // "bandwidth_cpu_gbs" for the run's figures; "calibration_end_bandwidth_cpu_gbs" for a re-check.
+  const std::string bandwidth = prefix == "calibration" ? "bandwidth_" : prefix + "_bandwidth_";
+  for (const auto& [dev, gbs] : bandwidth_gbs) context[bandwidth + dev + "_gbs"] = gbs;
   json list = json::array();
   std::vector<std::string> devices;
   for (const Calibration& c : all) {
@@ -63,6 +96,10 @@ Peaks calibrate(SelectedBackends& selected, std::ostream& log) {
   Peaks peaks;
   for (auto& b : selected.backends) {
     if (!b->available()) continue;
+    if (b->device_class() == "cpu" && !peaks.bandwidth_gbs.count("cpu")) {
+      peaks.bandwidth_gbs["cpu"] = host_triad_gbs();
+      log << "  cpu memory bandwidth (STREAM triad): " << peaks.bandwidth_gbs["cpu"] << " GB/s\n";
+    }
     log << "calibrating " << b->name() << " ...\n";
     for (Calibration& c : b->calibrate()) {
       log << "  " << c.device_class << " " << to_string(c.dtype) << ": " << c.what << " = " << c.tflops

@@ -63,7 +63,10 @@ CaseResult run_case(Backend& backend, const ProblemData& data, const StoppingPol
     backend.sync();
     std::vector<double> out = backend.output();
     r.accuracy = check_accuracy(data.problem, out, data.reference);
-    r.status = r.accuracy.pass() ? CaseStatus::pass : CaseStatus::fail;
+    // A reference that is not finite cannot judge the backend: neither pass nor fail.
+    r.status = r.accuracy.reference_invalid ? CaseStatus::invalid
+               : r.accuracy.pass()          ? CaseStatus::pass
+                                            : CaseStatus::fail;
     if (keep_output) r.output = std::move(out);
     if (policy) r.measurement = measure(backend, *policy);
     r.scratch_bytes = backend.scratch_bytes();

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 namespace {
@@ -16,8 +17,8 @@ struct Result {
   std::string out;
 };
 
-Result run(const std::string& args) {
-  const std::string cmd = std::string(SDPA_BENCH_EXE) + " " + args + " 2>&1";
+Result run(const std::string& args, const std::string& exe = SDPA_BENCH_EXE) {
+  const std::string cmd = exe + " " + args + " 2>&1";
   Result r;
   FILE* pipe = popen(cmd.c_str(), "r");
   char buf[4096];
@@ -170,6 +171,72 @@ TEST(Cli, SelectionFiltersAndBounds) {
   r = run("check --backend naive --problem sq=4 --threads 100000");
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("--threads 100000: at most"), std::string::npos) << r.out;
+}
+
+TEST(Cli, IsolationTurnsACrashAndAHangIntoFailedCasesAndGoesOn) {
+  const fs::path dir = temp_dir("isolate");
+  const std::string out = (dir / "r.json").string();
+  Result r = run("run --isolate --case-timeout 5 --backend fault_crash --backend fault_hang --backend naive "
+                 "--policy quick --no-calibration --problem sq=16,d=8 --out " + out,
+                 SDPA_BENCH_FAULTS_EXE);
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("crashed: SIGSEGV"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("timeout after 5 s"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("repro: sdpa-bench check --backend fault_hang"), std::string::npos) << r.out;
+  std::ifstream in(out);
+  const nlohmann::json j = nlohmann::json::parse(in);
+  std::map<std::string, std::string> status;
+  for (const auto& e : j["benchmarks"]) status[e["backend"]] = e["status"];
+  EXPECT_EQ(status["fault_crash"], "error");
+  EXPECT_EQ(status["fault_hang"], "error");
+  EXPECT_EQ(status["naive"], "pass");  // the matrix went on after both
+
+  r = run("check --isolate --case-timeout 5 --backend fault_crash --backend naive --problem sq=16,d=8",
+          SDPA_BENCH_FAULTS_EXE);
+  EXPECT_EQ(r.code, 1) << r.out;
+  EXPECT_NE(r.out.find("crashed: SIGSEGV"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("1 passed, 1 failed"), std::string::npos) << r.out;
+  // The production binary has no such backends.
+  EXPECT_EQ(run("check --backend fault_crash --problem sq=4").code, 2);
+}
+
+TEST(Cli, ServerAndOfflineScenariosAreRecorded) {
+  const fs::path dir = temp_dir("scenarios");
+  const std::string server = (dir / "server.json").string(), offline = (dir / "offline.json").string();
+  Result r = run("run --backend naive --problem sq=16,d=8 --policy quick --no-calibration --scenario server --qps 50 "
+                 "--out " + server);
+  ASSERT_EQ(r.code, 0) << r.out;
+  std::ifstream in(server);
+  nlohmann::json j = nlohmann::json::parse(in);
+  EXPECT_EQ(j["context"]["scenario"], "server");
+  bool seen = false;
+  for (const auto& e : j["benchmarks"]) {
+    if (e.value("aggregate_name", "") != "median") continue;
+    seen = true;
+    EXPECT_EQ(e["scenario"], "server");
+    EXPECT_EQ(e["offered_qps"], 50.0);
+    // Poisson arrivals at 50/s for a sub-millisecond query: the server keeps up.
+    EXPECT_GT(e["achieved_qps"].get<double>(), 15.0) << e.dump();
+    EXPECT_LT(e["achieved_qps"].get<double>(), 150.0) << e.dump();
+  }
+  EXPECT_TRUE(seen);
+  EXPECT_EQ(run("run --backend naive --problem sq=16,d=8 --scenario server --out " + server + ".x").code, 2);
+  EXPECT_EQ(run("run --backend naive --problem sq=16,d=8 --qps 5 --out " + server + ".y").code, 2);
+
+  r = run("run --backend naive --problem b=1,hq=1,sq=8,d=8,mask=kvlen:5 --policy quick --no-calibration "
+          "--scenario offline --out " + offline);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("### Offline throughput"), std::string::npos) << r.out;
+  std::ifstream in2(offline);
+  j = nlohmann::json::parse(in2);
+  for (const auto& e : j["benchmarks"]) {
+    if (e.value("aggregate_name", "") != "median") continue;
+    const int64_t batch = e["queries_per_batch"];
+    EXPECT_GE(batch, 1);
+    // The case is the batch that ran: b and the kvlen list grow with it.
+    EXPECT_NE(e["problem"].get<std::string>().find("b=" + std::to_string(batch) + ","), std::string::npos) << e.dump();
+    EXPECT_GT(e["queries_per_s"].get<double>(), 0);
+  }
 }
 
 TEST(Cli, ARunWhereNothingCanRunIsNotAPass) {

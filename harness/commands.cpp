@@ -57,8 +57,11 @@ std::string utc_now(const char* format) {
 std::string default_out(const Selection& sel) {
   std::string stem = sel.suite.empty() ? "problems" : fs::path(sel.suite).stem().string();
   const std::string dir = "results/" + machine_name() + "/";
-  std::string out = dir + stem + "-" + utc_now("%Y-%m-%d") + ".json";
-  if (fs::exists(out)) out = dir + stem + "-" + utc_now("%Y-%m-%dT%H%M%S") + ".json";
+  const std::string shard = sel.shard_count > 1 ? ".shard-" + std::to_string(sel.shard_index) + "-of-" +
+                                                       std::to_string(sel.shard_count)
+                                                 : "";
+  std::string out = dir + stem + "-" + utc_now("%Y-%m-%d") + shard + ".json";
+  if (fs::exists(out)) out = dir + stem + "-" + utc_now("%Y-%m-%dT%H%M%S") + shard + ".json";
   return out;
 }
 
@@ -91,6 +94,14 @@ void print_left_out(const SelectedBackends& selected) {
   if (selected.left_out.empty()) return;
   std::cerr << "default backend set; left out: " << join(selected.left_out, "; ")
             << ". Include everything with --backend all.\n";
+}
+
+// What an isolated child needs besides its backend and problem.
+std::vector<std::string> child_selection_args(const Selection& sel) {
+  std::vector<std::string> args;
+  if (sel.threads > 0) args.insert(args.end(), {"--threads", std::to_string(sel.threads)});
+  if (!sel.vulkan_device.empty()) args.insert(args.end(), {"--vulkan-device", sel.vulkan_device});
+  return args;
 }
 
 // Exit 1 when nothing could run: every selected backend unavailable or not built.
@@ -137,6 +148,7 @@ int cmd_check(const Selection& sel, const CheckOptions& opts) {
   SelectedBackends selected = select_backends(sel);
   const std::vector<Problem> problems = select_problems(sel);
   admit_problems(problems);
+  apply_shard(selected, problems, sel.shard_index, sel.shard_count);
   print_left_out(selected);
   for (const std::string& m : selected.missing) std::cout << "skip    " << m << "\n";
 
@@ -146,6 +158,10 @@ int cmd_check(const Selection& sel, const CheckOptions& opts) {
   if (!opts.json_out.empty()) reporters.push_back(&json_out.emplace(opts.json_out));
   RunnerOptions options;
   options.reference_budget_flops = kCheckReferenceFlops;
+  if (opts.isolate) {
+    options.isolate = IsolationOptions{opts.case_timeout_s > 0 ? opts.case_timeout_s : 600.0, false,
+                                       child_selection_args(sel)};
+  }
   run_cases(problems, selected, options, reporters);
 
   if (json_out) {
@@ -167,9 +183,19 @@ int cmd_run(const Selection& sel, const RunOptions& opts) {
   SelectedBackends selected = select_backends(sel);
   const std::vector<Problem> problems = select_problems(sel);
   admit_problems(problems);
+  apply_shard(selected, problems, sel.shard_index, sel.shard_count);
   StoppingPolicy policy = stopping_policy(opts.policy);
   if (opts.min_samples > 0) policy.min_samples = opts.min_samples;
   policy.cold = opts.cold;
+  if (opts.scenario == "server") {
+    if ((opts.server_qps > 0) == (opts.server_p99_ms > 0)) {
+      throw SpecError("--scenario server: give either --qps RATE or --server-p99-ms BOUND");
+    }
+    policy.server_qps = opts.server_qps;
+    policy.server_p99_bound_ms = opts.server_p99_ms;
+  } else if (opts.server_qps > 0 || opts.server_p99_ms > 0) {
+    throw SpecError("--qps and --server-p99-ms belong to --scenario server");
+  }
 
   const std::string out = opts.out.empty() ? default_out(sel) : opts.out;
   const bool journal = fs::exists(out + ".partial.jsonl");
@@ -194,10 +220,22 @@ int cmd_run(const Selection& sel, const RunOptions& opts) {
 
   json context = base_context("run");
   context["stopping_policy"] = policy.name + (policy.cold ? " (cold caches)" : " (hot caches)");
+  context["scenario"] = opts.scenario;
+  if (opts.scenario == "server") {
+    context["scenario_rule"] =
+        opts.server_qps > 0 ? "Poisson arrivals at " + std::to_string(opts.server_qps) + " queries/s; latency = "
+                                  "completion - arrival, queueing included"
+                            : "the highest Poisson arrival rate whose p99 latency stays under " +
+                                  std::to_string(opts.server_p99_ms) + " ms (bisection), then measured at it";
+  }
   context["timing"] =
       "real_time: device clock where the backend has one (kernel time), else wall; cpu_time: wall clock of the "
       "host call to completion (end-to-end latency)";
   if (!sel.suite.empty()) context["suite"] = sel.suite;
+  if (sel.shard_count > 1) {
+    context["shard"] = std::to_string(sel.shard_index) + "/" + std::to_string(sel.shard_count);
+    context["shard_cases"] = wanted.size();
+  }
   add_backend_context(context, selected);
 
   // A resumed run keeps the first part's calibration and start date: every row of the file is
@@ -212,6 +250,12 @@ int cmd_run(const Selection& sel, const RunOptions& opts) {
       cal.dtype = parse_dtype(c.value("dtype", "f32"));
       cal.from_library = c.value("from_library", false);
       peaks.all.push_back(cal);
+    }
+    for (const auto& [key, value] : first->items()) {
+      const std::string pre = "bandwidth_", post = "_gbs";
+      if (key.rfind(pre, 0) == 0 && key.size() > pre.size() + post.size() && value.is_number()) {
+        peaks.bandwidth_gbs[key.substr(pre.size(), key.size() - pre.size() - post.size())] = value.get<double>();
+      }
     }
   } else if (!opts.no_calibration) {
     peaks = calibrate(selected, std::cerr);
@@ -229,6 +273,19 @@ int cmd_run(const Selection& sel, const RunOptions& opts) {
   options.policy = &policy;
   options.reference_budget_flops = kRunReferenceFlops;
   options.already_done = [&](const Backend& b, const Problem& p) { return writer.done(case_name(b.name(), p)); };
+  options.offline = opts.scenario == "offline";
+  if (options.offline && opts.isolate) throw SpecError("--scenario offline and --isolate: not together (yet)");
+  if (opts.isolate) {
+    // The child's own limits (budget, max time) plus room for inputs, reference and set-up.
+    const double timeout = opts.case_timeout_s > 0 ? opts.case_timeout_s
+                                                   : policy.case_budget_s + policy.max_time_s + 120.0;
+    std::vector<std::string> args = child_selection_args(sel);
+    args.insert(args.end(), {"--policy", policy.name});
+    if (opts.min_samples > 0) args.insert(args.end(), {"--min-samples", std::to_string(opts.min_samples)});
+    if (opts.cold) args.push_back("--cold");
+    options.isolate = IsolationOptions{timeout, true, args};
+    context["isolation"] = "each case in a child process, limit " + std::to_string(int(timeout)) + " s";
+  }
   run_cases(problems, selected, options, {&progress, &results});
 
   // The run measures its own noise: the same GEMMs again at the end. A machine that changed

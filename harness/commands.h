@@ -17,12 +17,19 @@ struct RunOptions {
   bool fresh = false;  // ignore a journal left by a killed run
   bool force = false;  // overwrite a finished results file
   bool no_calibration = false;
+  bool isolate = false;
+  double case_timeout_s = 0;  // 0: from the policy
+  std::string scenario = "single-stream";  // MLPerf's: single-stream, server, offline
+  double server_qps = 0;
+  double server_p99_ms = 0;
 };
 
 struct CheckOptions {
   std::string json_out;
   bool verbose = false;
   bool allow_unavailable = false;  // exit 0 even when no selected backend could run at all
+  bool isolate = false;
+  double case_timeout_s = 0;  // 0: 600 s
 };
 
 int cmd_list(const Selection& sel);

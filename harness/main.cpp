@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "harness/commands.h"
+#include "harness/merge_cli.h"
 #include "harness/suite.h"
 
 int main(int argc, char** argv) {
@@ -14,6 +15,7 @@ int main(int argc, char** argv) {
   sdpa::CheckOptions check_opts;
   std::string dump_dir;
   std::vector<std::string> report_files;
+  std::string shard;
 
   const std::string suites = sdpa::join(sdpa::known_suites(), ", ");
   auto add_selection = [&](CLI::App* cmd, bool problems_required) {
@@ -30,6 +32,7 @@ int main(int argc, char** argv) {
     cmd->add_option("--mask", sel.masks, "Keep only these masks (none, causal, causal_br, kvlen; repeatable)");
     cmd->add_option("--threads,-t", sel.threads, "CPU threads (default: all cores)")->check(CLI::NonNegativeNumber);
     cmd->add_option("--vulkan-device", sel.vulkan_device, "Vulkan device: index or name substring");
+    cmd->add_option("--shard", shard, "Run only part i of n of the cases (0-based), balanced by FLOPs");
   };
 
   auto* list = app.add_subcommand("list", "Backends, devices, versions and why a backend is unavailable");
@@ -41,6 +44,9 @@ int main(int argc, char** argv) {
   check->add_flag("--verbose,-v", check_opts.verbose, "Print the worst elements of every case");
   check->add_flag("--allow-unavailable", check_opts.allow_unavailable,
                   "Exit 0 even when no selected backend can run here");
+  check->add_flag("--isolate", check_opts.isolate, "Run each case in a child process (a crash or hang costs one case)");
+  check->add_option("--case-timeout", check_opts.case_timeout_s, "Seconds per isolated case (default 600)")
+      ->check(CLI::PositiveNumber);
   auto* run = app.add_subcommand("run", "Benchmark: measure, check, write a results file, print the tables");
   add_selection(run, true);
   run->add_option("--out,-o", run_opts.out, "Results file (default results/<machine>/<suite>-<date>.json)");
@@ -52,11 +58,25 @@ int main(int argc, char** argv) {
   run->add_flag("--fresh", run_opts.fresh, "Start over instead of resuming a killed run's journal");
   run->add_flag("--force", run_opts.force, "Replace a finished results file at --out");
   run->add_flag("--no-calibration", run_opts.no_calibration, "Skip the calibration GEMMs");
+  run->add_option("--scenario", run_opts.scenario,
+                  "MLPerf scenario: single-stream (one query at a time), server (Poisson arrivals), offline "
+                  "(queries batched along b for the best throughput)")
+      ->check(CLI::IsMember({"single-stream", "server", "offline"}));
+  run->add_option("--qps", run_opts.server_qps, "Server scenario: the arrival rate (queries/s)")
+      ->check(CLI::PositiveNumber);
+  run->add_option("--server-p99-ms", run_opts.server_p99_ms,
+                  "Server scenario: search the highest rate whose p99 latency stays under this bound")
+      ->check(CLI::PositiveNumber);
+  run->add_flag("--isolate", run_opts.isolate, "Run each case in a child process (a crash or hang costs one case)");
+  run->add_option("--case-timeout", run_opts.case_timeout_s,
+                  "Seconds per isolated case (default: the policy's budget + max time + 120)")
+      ->check(CLI::PositiveNumber);
   auto* dump = app.add_subcommand("dump", "Write q.npy k.npy v.npy out.npy ref.npy for one backend and problem");
   add_selection(dump, true);
   dump->add_option("dir", dump_dir, "Output folder")->required();
   auto* report = app.add_subcommand("report", "Tables from results files; several files: a hardware comparison");
   report->add_option("files", report_files, "Results files")->required()->check(CLI::ExistingFile);
+  sdpa::add_merge_command(app);  // merge runs from its own callback and exits with its code
 
   try {
     app.parse(argc, argv);
@@ -70,6 +90,7 @@ int main(int argc, char** argv) {
   }
 
   try {
+    if (!shard.empty()) std::tie(sel.shard_index, sel.shard_count) = sdpa::parse_shard(shard);
     if (*list) return sdpa::cmd_list(sel);
     if (*check) return sdpa::cmd_check(sel, check_opts);
     if (*run) return sdpa::cmd_run(sel, run_opts);

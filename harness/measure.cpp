@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <random>
+#include <thread>
 #include <cmath>
 #include <cstdio>
 #include <stdexcept>
@@ -30,7 +32,7 @@ void flush_host_caches() {
 
 }  // namespace
 
-Measurement measure(Backend& backend, const StoppingPolicy& policy) {
+Measurement measure_single_stream(Backend& backend, const StoppingPolicy& policy) {
   using clock = std::chrono::steady_clock;
   for (int i = 0; i < policy.warmup; ++i) {
     backend.run();
@@ -56,6 +58,81 @@ Measurement measure(Backend& backend, const StoppingPolicy& policy) {
     m.stopped_because = rule.reason();
     return m;
   }
+}
+
+Measurement measure_server(Backend& backend, const StoppingPolicy& policy, double qps) {
+  using clock = std::chrono::steady_clock;
+  for (int i = 0; i < policy.warmup; ++i) {
+    backend.run();
+    backend.sync();
+  }
+  Measurement m;
+  m.scenario = "server";
+  m.offered_qps = qps;
+  std::mt19937_64 rng(policy.arrival_seed);
+  std::exponential_distribution<double> gap(qps);
+  StoppingRule rule(policy);
+  const auto start = clock::now();
+  auto arrival = start;
+  while (!rule.done()) {
+    arrival += std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(gap(rng)));
+    // The server is idle until the query arrives; a query that arrives while the previous one
+    // runs waits (its latency includes the queueing).
+    std::this_thread::sleep_until(arrival);
+    if (policy.cold) {
+      flush_host_caches();
+      backend.flush_device_caches();
+    }
+    backend.run();
+    backend.sync();
+    const auto done = clock::now();
+    m.wall_ms.push_back(std::chrono::duration<double, std::milli>(done - arrival).count());
+    rule.add_sample(m.wall_ms.back(), std::chrono::duration<double>(done - start).count());
+  }
+  m.stopped_because = rule.reason();
+  const double elapsed = std::chrono::duration<double>(clock::now() - start).count();
+  m.achieved_qps = elapsed > 0 ? static_cast<double>(m.wall_ms.size()) / elapsed : 0;
+  return m;
+}
+
+namespace {
+
+// The highest Poisson rate whose p99 latency stays under the bound: bisection between a rate
+// the server surely sustains and its service rate, each trial a short server run.
+Measurement search_server_rate(Backend& backend, const StoppingPolicy& policy) {
+  StoppingPolicy probe = stopping_policy("quick");
+  probe.warmup = 0;
+  const Measurement service = measure_single_stream(backend, probe);
+  const double service_ms = summarize(service.wall_ms).p50;
+  const double bound = policy.server_p99_bound_ms;
+  if (service_ms >= bound) {
+    Measurement m = measure_server(backend, policy, 0.5 * 1e3 / service_ms);
+    m.stopped_because += "; no rate meets p99 <= " + std::to_string(bound) + " ms (one query alone takes " +
+                         std::to_string(service_ms) + " ms)";
+    return m;
+  }
+  double lo = 0.05 * 1e3 / service_ms, hi = 1e3 / service_ms;
+  StoppingPolicy trial = policy;
+  trial.warmup = 0;
+  trial.min_samples = 200;
+  trial.max_time_s = std::min(policy.max_time_s, 5.0);
+  trial.target_rel_stderr = 0;  // a trial runs its time or its sample count
+  for (int step = 0; step < 7; ++step) {
+    const double mid = 0.5 * (lo + hi);
+    const Measurement t = measure_server(backend, trial, mid);
+    (percentile(t.wall_ms, 99) <= bound ? lo : hi) = mid;
+  }
+  Measurement m = measure_server(backend, policy, lo);
+  m.stopped_because += "; highest rate found with p99 <= " + std::to_string(bound) + " ms";
+  return m;
+}
+
+}  // namespace
+
+Measurement measure(Backend& backend, const StoppingPolicy& policy) {
+  if (policy.server_p99_bound_ms > 0) return search_server_rate(backend, policy);
+  if (policy.server_qps > 0) return measure_server(backend, policy, policy.server_qps);
+  return measure_single_stream(backend, policy);
 }
 
 }  // namespace sdpa

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 
+#include "backends/registry.h"
 #include "harness/accuracy.h"
 #include "core/half.h"
 #include "harness/inputs.h"
@@ -137,6 +138,61 @@ TEST(Mutants, PTruncatedInsteadOfRoundedIsCaught) {
   const AccuracyReport truncated = run_kernel(p, in, {.p_rounding = PRounding::truncate});
   EXPECT_FALSE(truncated.pass()) << truncated.summary();
   EXPECT_GT(truncated.worst_ratio, 1.05);  // caught with a margin, not by a hair
+}
+
+// The fp32 logit error grows with the logits (accuracy.cpp, the logit term). Under the rule
+// without it, naive failed f32 scale=100 by 7.6x and d=1655368 (default scale) by 1.2x, f32
+// scale=10 by 2.3x and f16 scale=300 by 4.1x (d=128); bf16's tol_abs happened to cover it.
+AccuracyReport run_backend(const std::string& name, const Problem& p, const Inputs& in) {
+  std::unique_ptr<Backend> backend = registry().find(name)->make({});
+  backend->prepare(p, in);
+  backend->run();
+  const AccuracyReport r = check_accuracy(p, backend->output(), reference_sdpa(p, in));
+  backend->release();
+  return r;
+}
+
+TEST(Mutants, CorrectKernelsPassAtLargeScales) {
+  for (const char* spec : {"sq=128,d=64,scale=100", "sq=128,d=64,scale=1000", "b=2,hq=2,sq=96,d=128,scale=100,mask=causal",
+                           "hq=4,sq=256,d=128,scale=10", "hq=4,sq=256,d=128,dtype=f16,scale=300",
+                           "sq=128,d=64,dtype=f16,scale=1000", "sq=128,d=64,dtype=bf16,scale=100", "sq=8,d=1655368"}) {
+    const Problem p = parse_problem(spec);
+    const Inputs in = generate_inputs(p);
+    for (const char* name : {"naive", "blocked_cpu"}) {
+      // blocked_cpu is a backend folder a build may leave out; d=1655368 costs it seconds.
+      if (!registry().find(name) || (p.d > 4096 && std::string_view(name) != "naive")) continue;
+      const AccuracyReport r = run_backend(name, p, in);
+      EXPECT_TRUE(r.pass()) << spec << ": " << name << ": " << r.summary();
+    }
+    if (p.d <= 128) {
+      const AccuracyReport textbook = run_kernel(p, in, {.p_rounding = PRounding::nearest});
+      EXPECT_TRUE(textbook.pass()) << spec << ": " << textbook.summary();
+    }
+  }
+}
+
+// The term loosens the bound with the logits, but not so far that real defects pass at scale 100.
+TEST(Mutants, DefectsAreStillCaughtAtScale100) {
+  const Problem p = parse_problem("b=1,hq=2,sq=64,d=64,mask=causal,scale=100");
+  const Inputs in = generate_inputs(p);
+  EXPECT_FALSE(run_kernel(p, in, {.causal_extra_keys = 1}).pass());
+  EXPECT_FALSE(run_kernel(p, in, {.wrong_row = 70}).pass());
+  Problem ten = p;
+  ten.scale_value = 10.0;  // a scale off by 10x, the same inputs
+  EXPECT_FALSE(check_accuracy(p, kernel(ten, in, {}), reference_sdpa(p, in)).pass());
+}
+
+// Terms of one sign are the hard case for the logit term: partial sums grow linearly, not as
+// √j, and the f32 dot-product error reaches the order of √d·u·Σ|qᵢkᵢ| that the term assumes.
+TEST(Mutants, TheLogitTermHoldsForDotProductsOfOneSign) {
+  for (const char* spec : {"sq=64,d=1024", "sq=64,d=4096,scale=0.05", "sq=32,d=16384"}) {
+    const Problem p = parse_problem(spec);
+    Inputs in = generate_inputs(p);
+    for (float& x : in.q.values) x = std::abs(x);
+    for (float& x : in.k.values) x = std::abs(x);
+    const AccuracyReport r = run_kernel(p, in, {});
+    EXPECT_TRUE(r.pass()) << spec << ": " << r.summary();  // 7-19% of the bound; 3.5x without the term
+  }
 }
 
 }  // namespace

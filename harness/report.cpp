@@ -125,8 +125,14 @@ void print_report(std::ostream& out, const ResultsFile& file) {
     const std::string v = file.context_text(key);
     if (!v.empty()) out << "- **" << key << "**: " << v << "\n";
   }
-  out << "\n### Latency, single-stream (ms; p90 / p99 as bounded by MLPerf's early-stopping rule)\n\n";
+  const std::string scenario = file.context_text("scenario").empty() ? "single-stream" : file.context_text("scenario");
+  out << "\n### Latency, " << scenario << " (ms; p90 / p99 as bounded by MLPerf's early-stopping rule)\n\n";
+  if (scenario == "server") out << file.context_text("scenario_rule") << "\n\n";
   print_latency_pivot(out, file);
+  if (scenario == "offline") {
+    out << "\n### Offline throughput (queries/s at the best batch; queries per batch)\n\n";
+    print_offline_pivot(out, file);
+  }
   out << "\n### Throughput (TFLOP/s, fraction of the same-dtype GEMM peak, speed-up over naive)\n\n";
   print_throughput_pivot(out, file);
   out << "\n### Accuracy (worst fraction of the error bound; relative RMS error)\n\n";
@@ -156,6 +162,29 @@ void print_latency_pivot(std::ostream& out, const ResultsFile& file) {
     rows.push_back(std::move(row));
   }
   std::vector<std::string> header{"problem"};
+  header.insert(header.end(), pv.backends.begin(), pv.backends.end());
+  print_table(out, header, rows);
+}
+
+void print_offline_pivot(std::ostream& out, const ResultsFile& file) {
+  const Pivot pv = pivot_of(file);
+  std::vector<std::vector<std::string>> rows;
+  for (const std::string& prob : pv.problems) {
+    std::vector<std::string> row{row_label(prob)};
+    for (const std::string& b : pv.backends) {
+      auto it = pv.cell.find({prob, b});
+      if (it == pv.cell.end()) {
+        row.push_back("");
+      } else if (!it->second->measured()) {
+        row.push_back(unmeasured(*it->second));
+      } else {
+        row.push_back(fmt("%.4g", it->second->counter("queries_per_s")) + " (" +
+                      fmt("%.0f", it->second->counter("queries_per_batch", 1)) + ")");
+      }
+    }
+    rows.push_back(std::move(row));
+  }
+  std::vector<std::string> header{"problem (the best batch)"};
   header.insert(header.end(), pv.backends.begin(), pv.backends.end());
   print_table(out, header, rows);
 }

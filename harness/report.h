@@ -20,6 +20,8 @@ void print_report(std::ostream& out, const ResultsFile& file);
 // MLPerf-style latency pivot: one row per problem, one column per backend, the cell the p90
 // (and p99) latency as bounded by MLPerf's early-stopping rule, or "n/a (needs N)".
 void print_latency_pivot(std::ostream& out, const ResultsFile& file);
+// The offline scenario: queries/s at each backend's best batch, and the batch size.
+void print_offline_pivot(std::ostream& out, const ResultsFile& file);
 // The same layout for throughput: TFLOP/s, the fraction of the same-dtype GEMM peak, and the
 // speed-up over naive where naive ran.
 void print_throughput_pivot(std::ostream& out, const ResultsFile& file);

@@ -103,7 +103,7 @@ void ProgressReporter::case_finished(const CaseResult& r, const ProblemData& dat
   if (r.measurement) {
     const Summary s = summarize(r.measurement->primary());
     std::snprintf(buf, sizeof buf, "%s p50 %.4g ms, %.3g TFLOP/s, %zu samples", std::string(to_string(r.status)).c_str(),
-                  s.p50, data.problem.flops() / (s.p50 * 1e-3) / 1e12, r.measurement->primary().size());
+                  s.p50, r.problem.flops() / (s.p50 * 1e-3) / 1e12, r.measurement->primary().size());
     err_ << buf;
   } else {
     err_ << to_string(r.status) << ": " << r.reason;
@@ -120,12 +120,15 @@ void ProgressReporter::case_finished(const CaseResult& r, const ProblemData& dat
 }
 
 void ResultsReporter::case_finished(const CaseResult& r, const ProblemData&) {
-  double peak = 0;
+  Roofs roofs;
   for (const auto& b : selected_.backends) {
     if (b->name() != r.backend) continue;
-    if (const Calibration* c = peaks_.best(b->device_class(), r.problem.dtype)) peak = c->tflops;
+    if (const Calibration* c = peaks_.best(b->device_class(), r.problem.dtype)) roofs.gemm_tflops = c->tflops;
+    if (auto it = peaks_.bandwidth_gbs.find(b->device_class()); it != peaks_.bandwidth_gbs.end()) {
+      roofs.bandwidth_gbs = it->second;
+    }
   }
-  writer_.append(case_entries(r, peak));
+  writer_.append(case_entries(r, roofs));
 }
 
 void DumpReporter::case_finished(const CaseResult& r, const ProblemData& data) {

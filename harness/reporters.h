@@ -25,7 +25,10 @@ struct CaseCounts {
     return it == by_status.end() ? 0 : it->second;
   }
   int total() const;
-  bool any_failure() const { return (*this)[CaseStatus::fail] + (*this)[CaseStatus::error] > 0; }
+  // A case the reference could not judge (invalid) fails the command too: nothing was shown.
+  bool any_failure() const {
+    return (*this)[CaseStatus::fail] + (*this)[CaseStatus::error] + (*this)[CaseStatus::invalid] > 0;
+  }
   std::string summary() const;
 };
 

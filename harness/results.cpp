@@ -52,6 +52,7 @@ void add_case_fields(json& e, const CaseResult& r) {
     e["checked_elems"] = r.accuracy.checked_elems;
     e["tol_abs"] = r.accuracy.tol.abs;
     e["tol_rel"] = r.accuracy.tol.rel;
+    e["tol_logit"] = r.accuracy.tol.logit;
     e["pass"] = r.status == CaseStatus::pass ? 1 : 0;
     e["rows_checked"] = r.reference_rows_checked;
     e["rows_total"] = r.reference_rows_total;
@@ -68,12 +69,18 @@ void add_case_fields(json& e, const CaseResult& r) {
 
 namespace {
 
-void add_counters(json& e, const CaseResult& r, double time_ms, double peak_tflops) {
+void add_counters(json& e, const CaseResult& r, double time_ms, const Roofs& roofs) {
   const double flops = r.problem.flops();
   e["flops"] = flops;
   const double tflops = time_ms > 0 ? flops / (time_ms * 1e-3) / 1e12 : 0;
   e["tflops"] = num(tflops);
-  if (peak_tflops > 0) e["frac_of_gemm_peak"] = num(tflops / peak_tflops);
+  if (roofs.gemm_tflops > 0) e["frac_of_gemm_peak"] = num(tflops / roofs.gemm_tflops);
+  // Bytes of Q, K, V and O in storage precision: what a fused kernel must move at least once.
+  const double intensity = flops / r.problem.io_bytes();
+  e["arithmetic_intensity"] = num(intensity);
+  e["bytes_moved_min"] = r.problem.io_bytes();
+  if (time_ms > 0) e["gbs_min"] = num(r.problem.io_bytes() / (time_ms * 1e-3) / 1e9);
+  if (const double roof = roofs.roofline_tflops(intensity); roof > 0) e["frac_of_roofline"] = num(tflops / roof);
 }
 
 // Six significant digits: far below any timer's resolution relative to a sample, and it keeps
@@ -90,7 +97,15 @@ json compact_samples(const std::vector<double>& samples) {
 
 }  // namespace
 
-json case_entries(const CaseResult& r, double peak_tflops) {
+double Roofs::roofline_tflops(double flops_per_byte) const {
+  const double memory = bandwidth_gbs > 0 ? flops_per_byte * bandwidth_gbs / 1e3 : 0;
+  if (gemm_tflops > 0 && memory > 0) return std::min(gemm_tflops, memory);
+  // With one roof only, the roofline is that roof where it binds: the memory roof alone is
+  // still the bound of a decode step, the GEMM alone the bound of a large prefill.
+  return gemm_tflops > 0 ? gemm_tflops : memory;
+}
+
+json case_entries(const CaseResult& r, const Roofs& roofs) {
   json out = json::array();
   if (!r.measurement) {
     // Skipped, failed to run, or checked but not timed: one entry that says so (Google
@@ -123,9 +138,18 @@ json case_entries(const CaseResult& r, double peak_tflops) {
     e["repetitions"] = n;
     e["real_time"] = num(dev.*field);
     e["cpu_time"] = num(wall.*field);
-    if (std::string(agg) != "stddev") add_counters(e, r, dev.*field, peak_tflops);
+    if (std::string(agg) != "stddev") add_counters(e, r, dev.*field, roofs);
     e["device_clock"] = !m.device_ms.empty();
     e["stopped_because"] = m.stopped_because;
+    e["scenario"] = m.scenario;
+    if (m.scenario == "offline" && dev.*field > 0) {
+      e["queries_per_batch"] = m.queries_per_batch;
+      e["queries_per_s"] = num(static_cast<double>(m.queries_per_batch) / (dev.*field * 1e-3));
+    }
+    if (m.scenario == "server") {
+      e["offered_qps"] = num(m.offered_qps);
+      e["achieved_qps"] = num(m.achieved_qps);
+    }
     add_case_fields(e, r);
     if (std::string(agg) == "median") {
       // Every sample, compactly: the gate's rank test and the percentiles are computed from them.

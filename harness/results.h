@@ -23,10 +23,18 @@ namespace sdpa {
 // "blocked_cpu/b=1,hq=8,...": the benchmark's run_name.
 std::string case_name(const std::string& backend, const Problem& problem);
 
+// What a case's throughput is held to on its device: the GEMM peak of its dtype and the memory
+// bandwidth (0: not measured).
+struct Roofs {
+  double gemm_tflops = 0;
+  double bandwidth_gbs = 0;
+  // The roofline: min(peak, arithmetic intensity × bandwidth), in TFLOP/s (0 when unknown).
+  double roofline_tflops(double flops_per_byte) const;
+};
+
 // The entries of one case: its aggregates with every sample on the median entry, or one error
-// entry for a case that was not measured. `gemm_peak_tflops` (0 if unknown) gives the
-// fraction-of-peak counter.
-nlohmann::json case_entries(const CaseResult& result, double gemm_peak_tflops);
+// entry for a case that was not measured. The roofs give frac_of_gemm_peak and frac_of_roofline.
+nlohmann::json case_entries(const CaseResult& result, const Roofs& roofs);
 // The fields every case carries, measured or not (status, repro, accuracy, saturation, scratch,
 // notes): the one case layout of `run`'s results and `check --json`.
 void add_case_fields(nlohmann::json& entry, const CaseResult& result);

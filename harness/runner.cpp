@@ -1,6 +1,7 @@
 #include "harness/runner.h"
 
 #include "core/memory.h"
+#include "harness/offline.h"
 
 namespace sdpa {
 
@@ -32,12 +33,17 @@ std::size_t run_cases(const std::vector<Problem>& problems, SelectedBackends& se
       todo.push_back(b.get());
     }
     if (todo.empty()) continue;
-    // Inputs and the oracle are computed once per problem and shared by every backend.
-    const ProblemData data = make_problem_data(p, options.reference_budget_flops);
+    // Inputs and the oracle are computed once per problem and shared by every backend (an
+    // isolated case computes its own in the child).
+    const bool own_data = options.isolate || options.offline;
+    const ProblemData data = own_data ? ProblemData{p, {}, {}} : make_problem_data(p, options.reference_budget_flops);
     for (Backend* b : todo) {
       ++index;
       for (Reporter* r : reporters) r->case_started(*b, p, index, total);
-      const CaseResult result = run_case(*b, data, options.policy, options.keep_output);
+      const CaseResult result =
+          options.isolate   ? run_case_isolated(b->name(), p, *options.isolate)
+          : options.offline ? run_offline_case(*b, p, *options.policy, options.reference_budget_flops)
+                            : run_case(*b, data, options.policy, options.keep_output);
       ++ran;
       for (Reporter* r : reporters) r->case_finished(result, data);
     }

@@ -5,9 +5,11 @@
 
 #include <cstddef>
 #include <functional>
+#include <optional>
 #include <vector>
 
 #include "harness/cases.h"
+#include "harness/isolation.h"
 #include "harness/selection.h"
 #include "harness/stopping.h"
 
@@ -30,6 +32,10 @@ struct RunnerOptions {
   bool keep_output = false;  // CaseResult::output (for dump)
   // Cases already done (a resumed run): skipped without computing anything.
   std::function<bool(const Backend&, const Problem&)> already_done;
+  // --isolate: each case in a child process (which computes its own inputs and reference).
+  std::optional<IsolationOptions> isolate;
+  // MLPerf's offline scenario: each case searches its best batch (run_offline_case).
+  bool offline = false;
 };
 
 // Refuses (SpecError, exit 2) a problem whose inputs, output and fp64 reference would not fit

@@ -32,8 +32,56 @@ bool contains(const std::vector<std::string>& v, const std::string& x) {
 }  // namespace
 
 bool SelectedBackends::wants(const Backend& backend, const Problem& problem) const {
-  if (naive_only_when_cheap && backend.name() == "naive") return problem.flops() <= kDefaultNaiveMaxFlops;
-  return true;
+  if (naive_only_when_cheap && backend.name() == "naive" && problem.flops() > kDefaultNaiveMaxFlops) return false;
+  return shard.empty() || shard.count(backend.name() + "/" + problem.to_string()) != 0;
+}
+
+std::pair<int, int> parse_shard(const std::string& text) {
+  const auto slash = text.find('/');
+  int index = -1, count = 0;
+  try {
+    std::size_t used = 0;
+    if (slash == std::string::npos) throw std::invalid_argument("no slash");
+    index = std::stoi(text.substr(0, slash), &used);
+    if (used != slash) throw std::invalid_argument("index");
+    count = std::stoi(text.substr(slash + 1), &used);
+    if (used != text.size() - slash - 1) throw std::invalid_argument("count");
+  } catch (const std::exception&) {
+    throw SpecError("--shard " + text + ": expected i/n, e.g. 0/4");
+  }
+  if (count < 1 || count > 4096 || index < 0 || index >= count) {
+    throw SpecError("--shard " + text + ": needs 0 <= i < n <= 4096");
+  }
+  return {index, count};
+}
+
+void apply_shard(SelectedBackends& selected, const std::vector<Problem>& problems, int index, int count) {
+  if (count <= 1) return;
+  struct Case {
+    std::string name;
+    double cost;
+  };
+  std::vector<Case> cases;
+  for (const Problem& p : problems) {
+    for (const auto& b : selected.backends) {
+      if (!selected.wants(*b, p)) continue;
+      // FLOPs plus a constant: tiny cases still cost set-up, checking and a time floor.
+      cases.push_back({b->name() + "/" + p.to_string(), p.flops() + 1e8});
+    }
+  }
+  std::sort(cases.begin(), cases.end(), [](const Case& a, const Case& b) {
+    return a.cost != b.cost ? a.cost > b.cost : a.name < b.name;
+  });
+  std::vector<double> load(static_cast<std::size_t>(count), 0.0);
+  std::set<std::string> mine;
+  for (const Case& c : cases) {
+    const auto least = static_cast<int>(std::min_element(load.begin(), load.end()) - load.begin());
+    load[static_cast<std::size_t>(least)] += c.cost;
+    if (least == index) mine.insert(c.name);
+  }
+  // An empty shard (more shards than cases) must still run nothing, not everything.
+  if (mine.empty()) mine.insert("");
+  selected.shard = std::move(mine);
 }
 
 SelectedBackends select_backends(const Selection& sel) {

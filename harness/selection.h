@@ -5,6 +5,8 @@
 #include <memory>
 #include <optional>
 #include <regex>
+#include <set>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -22,7 +24,11 @@ struct Selection {
   std::vector<std::string> masks;     // keep only these mask kinds (empty: all)
   int threads = 0;
   std::string vulkan_device;
+  int shard_index = 0, shard_count = 1;  // --shard i/n: this process runs the i-th of n parts
 };
+
+// "--shard 2/5" -> {2, 5}; SpecError unless 0 <= i < n <= 4096.
+std::pair<int, int> parse_shard(const std::string& text);
 
 // The naive kernel is the speed-up reference of the default run only where it is cheap: above
 // this many FLOPs a case of it takes seconds per sample on two cores.
@@ -35,6 +41,8 @@ struct SelectedBackends {
   std::vector<std::string> left_out;
   // Default set: naive is kept only for problems up to kDefaultNaiveMaxFlops.
   bool naive_only_when_cheap = false;
+  // With --shard: the case names (backend/problem) of this shard; empty set = no sharding.
+  std::set<std::string> shard;
   // Whether a case of this backend and problem is in the selection.
   bool wants(const Backend& backend, const Problem& problem) const;
 };
@@ -47,6 +55,11 @@ SelectedBackends select_backends(const Selection& selection);
 // The suite's and --problem's problems, filtered by --filter, --dtype and --mask. Throws
 // SpecError for a bad spec, an unknown suite, a bad filter or a filter that leaves nothing.
 std::vector<Problem> select_problems(const Selection& selection);
+
+// Keeps the cases of shard i of n: every case goes to exactly one shard, deterministically, the
+// costliest first to the least loaded shard (by FLOPs), so n machines finish at about the same
+// time and the n result files merge into exactly the unsharded case set.
+void apply_shard(SelectedBackends& selected, const std::vector<Problem>& problems, int index, int count);
 
 // Applies --threads (bounded by kMaxThreads; SpecError above it).
 inline constexpr int kMaxThreads = 1024;

@@ -20,6 +20,13 @@ struct StoppingPolicy {
   double case_budget_s = 60.0;
   double target_rel_stderr = 0.005;  // stop early once the mean is this well known
   bool cold = false;         // flush the caches before every sample
+  // MLPerf's server scenario: queries arrive by a Poisson process at this rate (queries/s) and
+  // a sample is the latency from arrival to completion, queueing included. 0: single-stream.
+  double server_qps = 0;
+  // Server scenario with a latency bound instead of a rate: the highest rate whose p99 stays
+  // under this many ms is searched for, then measured. 0: no search.
+  double server_p99_bound_ms = 0;
+  uint64_t arrival_seed = 1;  // the arrival process is the same from run to run
 };
 
 // Named policies: "default" (above), "quick" (tests and smoke runs: 8 samples, no claims on

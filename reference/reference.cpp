@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 namespace sdpa {
 
@@ -56,6 +57,14 @@ Saturation summarise(const std::vector<RowStats>& rows, bool scaled) {
   return s;
 }
 
+// The convention of reference.h for a row that reads a non-finite value; its saturation
+// figures are left out (count 0) rather than made NaN for the whole problem.
+void set_row_nan(double* o, double* o_abs, int64_t dv, RowStats& st) {
+  std::fill(o, o + dv, std::numeric_limits<double>::quiet_NaN());
+  std::fill(o_abs, o_abs + dv, std::numeric_limits<double>::quiet_NaN());
+  st = {};
+}
+
 }  // namespace
 
 ReferenceResult reference_sdpa(const Problem& p, const Inputs& in, int64_t row_stride) {
@@ -66,6 +75,7 @@ ReferenceResult reference_sdpa(const Problem& p, const Inputs& in, int64_t row_s
   res.out.assign(static_cast<std::size_t>(p.o_elems()), 0.0);
   res.abs_pv.assign(static_cast<std::size_t>(p.o_elems()), 0.0);
   res.row_checked.assign(static_cast<std::size_t>(n_rows), 0);
+  res.abs_qk_max.assign(static_cast<std::size_t>(n_rows), 0.0);
   std::vector<RowStats> stats(static_cast<std::size_t>(n_rows));
 
 #pragma omp parallel
@@ -90,16 +100,32 @@ ReferenceResult reference_sdpa(const Problem& p, const Inputs& in, int64_t row_s
       if (n == 0) continue;  // fully masked row: output 0 by the spec's convention
       RowStats& st = stats[static_cast<std::size_t>(row)];
       st.count = n;
+      bool finite = true;
+      double abs_qk_max = 0;
       for (int64_t j = 0; j < n; ++j) {
         // Products of two floats are exact in double; d <= 2^24 terms keep the dot product
         // to ~d·2^-53 relative, far below any dtype's error.
-        double dot = 0;
-        for (int64_t c = 0; c < p.d; ++c) dot += static_cast<double>(q[c]) * static_cast<double>(k[j * p.d + c]);
+        double dot = 0, abs_dot = 0;
+        for (int64_t c = 0; c < p.d; ++c) {
+          const double x = static_cast<double>(q[c]) * static_cast<double>(k[j * p.d + c]);
+          dot += x;
+          abs_dot += std::abs(x);
+        }
+        // A non-finite q or k makes dot inf or NaN (inf·0, inf − inf); a logit past the f32
+        // range is what a kernel cannot hold (the parser's scale limit keeps generated inputs
+        // clear of it).
+        finite = finite && std::abs(dot * scale) <= std::numeric_limits<float>::max();
+        abs_qk_max = std::max(abs_qk_max, abs_dot * std::abs(scale));
         logits[static_cast<std::size_t>(j)] = dot;
         st.raw_sum += dot;
         st.raw_sq_sum += dot * dot;
         st.logit_sum += dot * scale;
         st.logit_sq_sum += dot * dot * scale * scale;
+      }
+      res.abs_qk_max[static_cast<std::size_t>(row)] = abs_qk_max;
+      if (!finite) {
+        set_row_nan(o, o_abs, p.dv, st);
+        continue;
       }
       st.max_prob_unscaled = max_probability(logits, n);
       for (int64_t j = 0; j < n; ++j) logits[static_cast<std::size_t>(j)] *= scale;
@@ -128,7 +154,11 @@ ReferenceResult reference_sdpa(const Problem& p, const Inputs& in, int64_t row_s
       for (int64_t c = 0; c < p.dv; ++c) {
         o[c] = acc[static_cast<std::size_t>(c)].value() * inv_l;
         o_abs[c] = acc_abs[static_cast<std::size_t>(c)].value() * inv_l;
+        // Weights are finite and at most 1, and n·FLT_MAX fits in double, so Σw|v| is non-finite
+        // exactly when a visible value is (w·inf, 0·inf, w·NaN).
+        finite = finite && std::isfinite(o_abs[c]);
       }
+      if (!finite) set_row_nan(o, o_abs, p.dv, st);
     }
   }
   for (uint8_t checked : res.row_checked) res.rows_checked += checked;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 #include "harness/inputs.h"
@@ -187,6 +188,95 @@ TEST(Reference, SaturationShowsTheEffectOfTheScale) {
   EXPECT_LT(r.saturation.max_prob_mean, 0.3);
   EXPECT_GT(r.saturation_unscaled.max_prob_mean, 0.7);  // without 1/√d the softmax saturates
   EXPECT_GT(r.saturation_unscaled.rows_max_prob_over_95, r.saturation.rows_max_prob_over_95);
+}
+
+// The convention of reference.h for non-finite inputs: a row that reads one is NaN in every
+// element; what a row does not read (masked keys and values) changes nothing; a fully masked row
+// outputs 0 whatever its inputs hold.
+TEST(Reference, ARowThatReadsANonFiniteValueIsNaNAndNoOtherRow) {
+  const Problem p = parse_problem("b=1,hq=1,sq=6,skv=6,d=4,dv=3,mask=causal");  // row i sees keys 0..i
+  const Inputs clean = generate_inputs(p);
+  const ReferenceResult want = reference_sdpa(p, clean);
+  const auto row_is_nan = [&](const ReferenceResult& r, int64_t row) {
+    for (int64_t c = 0; c < p.dv; ++c) {
+      const auto idx = static_cast<std::size_t>(row * p.dv + c);
+      if (!std::isnan(r.out[idx]) || !std::isnan(r.abs_pv[idx])) return false;
+    }
+    return true;
+  };
+  const auto row_is_unchanged = [&](const ReferenceResult& r, int64_t row) {
+    for (int64_t c = 0; c < p.dv; ++c) {
+      const auto idx = static_cast<std::size_t>(row * p.dv + c);
+      if (r.out[idx] != want.out[idx] || r.abs_pv[idx] != want.abs_pv[idx]) return false;
+    }
+    return true;
+  };
+  struct Poison {
+    const char* what;
+    Tensor Inputs::*tensor;
+    std::size_t index;
+    float value;
+    int64_t first_row_reading_it;  // rows from here on read the value (causal)
+  };
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  for (const Poison& poison : {Poison{"NaN in q of row 2", &Inputs::q, 2 * 4 + 1, nan, 2},
+                               Poison{"+Inf in key 3", &Inputs::k, 3 * 4 + 0, inf, 3},
+                               Poison{"-Inf in key 3", &Inputs::k, 3 * 4 + 2, -inf, 3},
+                               Poison{"NaN in value 4, one channel", &Inputs::v, 4 * 3 + 1, nan, 4},
+                               Poison{"+Inf in value 1", &Inputs::v, 1 * 3 + 2, inf, 1}}) {
+    Inputs in = clean;
+    (in.*poison.tensor).values[poison.index] = poison.value;
+    const ReferenceResult r = reference_sdpa(p, in);
+    for (int64_t row = 0; row < p.sq; ++row) {
+      const bool reads = poison.tensor == &Inputs::q ? row == 2 : row >= poison.first_row_reading_it;
+      if (reads) {
+        EXPECT_TRUE(row_is_nan(r, row)) << poison.what << ", row " << row;
+      } else {
+        EXPECT_TRUE(row_is_unchanged(r, row)) << poison.what << ", row " << row;
+      }
+    }
+    EXPECT_TRUE(std::isfinite(r.saturation.logit_std) && std::isfinite(r.saturation.max_prob_mean)) << poison.what;
+  }
+}
+
+TEST(Reference, AFullyMaskedRowIsZeroWhateverItsInputs) {
+  const Problem p = parse_problem("b=1,hq=1,sq=5,skv=2,d=4,dv=2,mask=causal_br");  // rows 0..2 see nothing
+  Inputs in = generate_inputs(p);
+  std::fill_n(in.q.values.begin(), 3 * p.d, std::numeric_limits<float>::quiet_NaN());
+  const ReferenceResult r = reference_sdpa(p, in);
+  for (int64_t row = 0; row < 3; ++row)
+    for (int64_t c = 0; c < p.dv; ++c) EXPECT_EQ(r.out[static_cast<std::size_t>(row * p.dv + c)], 0.0);
+  EXPECT_TRUE(std::isfinite(r.out[static_cast<std::size_t>(3 * p.dv)]));
+}
+
+// Past the parser's scale limit a logit overflows f32, where kernels compute it: the row is NaN
+// (the case is then invalid), even where double would still hold the logit.
+TEST(Reference, ALogitPastTheF32RangeMakesItsRowNaN) {
+  Problem p = parse_problem("b=1,hq=1,sq=3,d=8");
+  p.scale_value = 1e39;
+  const ReferenceResult r = reference_sdpa(p, generate_inputs(p));
+  for (double x : r.out) EXPECT_TRUE(std::isnan(x));
+  p.scale_value = max_scale(p.d);
+  const ReferenceResult ok = reference_sdpa(p, generate_inputs(p));
+  for (double x : ok.out) EXPECT_TRUE(std::isfinite(x));
+}
+
+// abs_qk_max, the scale of the logit term of the accuracy rule, is max over visible keys of
+// scale·Σ|qᵢkᵢ|.
+TEST(Reference, AbsQkMaxIsTheLargestScaledAbsoluteDotProductOfTheVisibleKeys) {
+  const Problem p = parse_problem("b=1,hq=1,sq=4,skv=4,d=3,mask=causal,scale=0.5");
+  const Inputs in = generate_inputs(p);
+  const ReferenceResult r = reference_sdpa(p, in);
+  for (int64_t i = 0; i < p.sq; ++i) {
+    double want = 0;
+    for (int64_t j = 0; j <= i; ++j) {
+      double sum = 0;
+      for (int64_t c = 0; c < p.d; ++c)
+        sum += std::abs(double{in.q.values[static_cast<std::size_t>(i * p.d + c)]} * in.k.values[static_cast<std::size_t>(j * p.d + c)]);
+      want = std::max(want, 0.5 * sum);
+    }
+    EXPECT_DOUBLE_EQ(r.abs_qk_max[static_cast<std::size_t>(i)], want) << "row " << i;
+  }
 }
 
 }  // namespace

@@ -3,11 +3,13 @@
 #include <library_types.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <stdexcept>
 
 #include "backends/cudnn/cuda_check.h"
 #include "backends/cudnn/gemm_calibration.h"
 #include "backends/cudnn/register.h"
+#include "backends/cudnn/support_contract.h"
 #include "core/half.h"
 #include "core/memory.h"
 
@@ -15,18 +17,19 @@ namespace sdpa::cudnn {
 
 namespace {
 
-// cuDNN before 9.25 returns NaN, not 0, for the rows of a batch item whose key length is 0
-// (NVIDIA/cudnn-frontend#943; the frontend's own tests gate zero lengths on 9.25).
-constexpr std::size_t kCudnnZeroLengthFixed = 92500;
-
 // The calibration GEMM: as large as the biggest attention cases, so it runs at the clocks and
 // power the GPU sustains under load rather than a short burst.
 constexpr int kGemmN = 8192;
-constexpr int kGemmWarmup = 3;
 constexpr int kGemmReps = 10;
 
-// Device memory we leave to the driver, cuDNN's internal allocations and the workspace.
-constexpr double kDeviceMemoryShare = 0.9;
+// SDPA_CUDNN_LAUNCH_GATE=0 times with plain events (launch cost inside), e.g. to compare.
+constexpr const char* kGateEnv = "SDPA_CUDNN_LAUNCH_GATE";
+
+// What the two timings of a case mean; in describe() and the results context.
+constexpr const char* kTimingNote =
+    "real_time = CUDA events around the attention on a stream held (cuStreamWaitValue32 on a host-released word) "
+    "until the whole case is queued, so host launch cost is outside it; cpu_time = the harness's wall clock over "
+    "run()+sync(), launch included";
 
 std::string cublas_version() {
   int major = 0, minor = 0, patch = 0;
@@ -45,6 +48,9 @@ std::string library_versions() {
 }  // namespace
 
 CudnnBackend::~CudnnBackend() {
+  // Nothing may still be queued behind the gate when its host word is freed.
+  if (stream_) static_cast<void>(cudaStreamSynchronize(stream_));
+  gate_.reset();
   // Plans hold cuDNN descriptors: release them before the handle they were built with.
   plans_.clear();
   // Teardown errors (e.g. at process exit, after the runtime unloaded) have no one to report to.
@@ -70,7 +76,8 @@ std::string CudnnBackend::describe() const {
   if (!avail) return library_versions() + " fused SDPA; " + avail.reason;
   const CudaDeviceInfo& info = device_info();
   return library_versions() + " fused SDPA, f32 accumulation, on " + describe_device(info) + "; driver CUDA " +
-         cuda_version_string(info.driver_version) + ", runtime " + cuda_version_string(info.runtime_version);
+         cuda_version_string(info.driver_version) + ", runtime " + cuda_version_string(info.runtime_version) + "; " +
+         kTimingNote;
 }
 
 std::map<std::string, std::string> CudnnBackend::context() const {
@@ -85,6 +92,7 @@ std::map<std::string, std::string> CudnnBackend::context() const {
   ctx["compiled_version"] = cudnn_version_string(CUDNN_VERSION);    // the cudnn.h built against
   ctx["frontend_version"] = cudnn_frontend_version();
   ctx["cublas_version"] = cublas_version();
+  ctx["timing"] = kTimingNote;
   return ctx;
 }
 
@@ -99,8 +107,7 @@ Support CudnnBackend::supports(const Problem& p) const {
     return Support::no("d=" + std::to_string(p.d) + ", dv=" + std::to_string(p.dv) +
                        ": cuDNN's f16/bf16 SDPA supports head dims up to 256");
   }
-  if (p.mask == MaskKind::kvlen && cudnnGetVersion() < kCudnnZeroLengthFixed &&
-      std::find(p.kvlen.begin(), p.kvlen.end(), 0) != p.kvlen.end()) {
+  if (has_zero_kv_length(p) && cudnnGetVersion() < kCudnnZeroLengthFixed) {
     return Support::no("kvlen 0 (a batch item with no keys) needs cuDNN >= 9.25: cuDNN " +
                        cudnn_version_string(cudnnGetVersion()) + " returns NaN for its rows instead of 0");
   }
@@ -108,21 +115,33 @@ Support CudnnBackend::supports(const Problem& p) const {
   if (auto it = declined_.find(graph_key(p)); it != declined_.end()) return Support::no(it->second);
 
   if (Support avail = available(); !avail) return avail;
-  const double needed = p.io_bytes();
   std::size_t free_bytes = 0, total_bytes = 0;
   if (cudaMemGetInfo(&free_bytes, &total_bytes) == cudaSuccess) {
-    // The previous case's buffers are freed before this case allocates its own.
+    // Buffers this backend still holds are freed before the case allocates its own.
     const double usable = static_cast<double>(free_bytes + q_.bytes() + k_.bytes() + v_.bytes() + o_.bytes() +
-                                              workspace_.bytes());
-    if (needed > kDeviceMemoryShare * usable) {
-      return Support::no("Q, K, V and O need " + format_bytes(needed) + ", more than 90% of the " +
-                         format_bytes(usable) + " free on " + device_info().name);
+                                              workspace_.bytes() + flush_.bytes());
+    if (std::string refusal = memory_refusal(p.io_bytes(), usable, "Q, K, V and O", "device"); !refusal.empty()) {
+      return Support::no(refusal + " (" + device_info().name + ")");
     }
+  } else {
+    static_cast<void>(cudaGetLastError());
+  }
+  // Ask cuDNN itself (ask first, like ggml's supports_op): the graph is built here, once per
+  // shape and cached for prepare(), so a shape cuDNN declines is a declared skip, never a
+  // refusal after supports() said yes.
+  try {
+    ensure_started();
+    plan_for(p);
+  } catch (const Unsupported& e) {
+    return Support::no(e.what());
+  } catch (const std::exception&) {
+    // A failed build, or a refusal of a shape cuDNN must run (see support_contract.h), is no
+    // reason to skip: prepare() meets it again and reports it as the error it is.
   }
   return Support::yes();
 }
 
-void CudnnBackend::ensure_started() {
+void CudnnBackend::ensure_started() const {
   if (Support avail = available(); !avail) throw std::runtime_error("cudnn backend: " + avail.reason);
   SDPA_CUDA(cudaSetDevice(device_));
   // A stream of our own that does not wait for the legacy default stream: the events around
@@ -134,9 +153,13 @@ void CudnnBackend::ensure_started() {
     SDPA_CUDNN(cudnnCreate(&handle_));
     SDPA_CUDNN(cudnnSetStream(handle_, stream_));
   }
+  if (!gate_) {
+    const char* gate = std::getenv(kGateEnv);
+    gate_ = std::make_unique<LaunchGate>(gate == nullptr || std::string(gate) != "0");
+  }
 }
 
-const SdpaPlan& CudnnBackend::plan_for(const Problem& p) {
+const SdpaPlan& CudnnBackend::plan_for(const Problem& p) const {
   const std::string key = graph_key(p);
   if (auto it = plans_.find(key); it != plans_.end()) return *it->second;
   if (auto it = declined_.find(key); it != declined_.end()) throw UnsupportedProblem(it->second);
@@ -144,6 +167,13 @@ const SdpaPlan& CudnnBackend::plan_for(const Problem& p) {
     auto plan = SdpaPlan::build(p, handle_);
     return *plans_.emplace(key, std::move(plan)).first->second;
   } catch (const UnsupportedProblem& e) {
+    const CudaDeviceInfo& info = device_info();
+    if (cudnn_must_support(p, info.cc_major, cudnnGetVersion())) {
+      // Not remembered as declined: a skip would read green in every later run.
+      throw std::runtime_error("cudnn backend: cuDNN refused a problem it supports on sm_80+ (f16/bf16, d=dv=64 "
+                               "or 128, any mask), here sm_" + std::to_string(info.cc_major) +
+                               std::to_string(info.cc_minor) + ": " + e.what());
+    }
     declined_[key] = e.what();
     throw;
   }
@@ -199,12 +229,20 @@ void CudnnBackend::prepare(const Problem& p, const Inputs& inputs) {
   problem_ = p;
   layout_ = layout;
   bindings_ = plan.bind(p, {q_.get(), k_.get(), v_.get(), o_.get(), seq_len_q_.get(), seq_len_kv_.get()});
+  // One ungated execute before any gated one: the first launch of a kernel loads its module
+  // (CUDA's lazy loading), which may wait for the device, and a device held by the gate would
+  // then wait for the host forever. The output is overwritten by every run().
+  plan.execute(handle_, bindings_, workspace_.get());
+  SDPA_CUDA(cudaStreamSynchronize(stream_));
   plan_ = &plan;
 }
 
 void CudnnBackend::run() {
   if (!plan_) throw std::logic_error("cudnn backend: run() before a successful prepare()");
   ran_ = false;  // until both events are enqueued
+  // Released when this scope ends, after the stop event is queued (or on an exception).
+  const LaunchGate::Hold hold(*gate_, stream_);
+  gated_ = hold.held();
   SDPA_CUDA(cudaEventRecord(start_, stream_));
   if (layout_.dead_rows > 0) {
     // The fully masked leading rows of each (batch, head): part of the answer, so timed.
@@ -235,11 +273,7 @@ std::vector<double> CudnnBackend::output() {
   std::vector<uint16_t> bits(static_cast<std::size_t>(problem_.o_elems()));
   SDPA_CUDA(cudaMemcpyAsync(bits.data(), o_.get(), o_.bytes(), cudaMemcpyDeviceToHost, stream_));
   SDPA_CUDA(cudaStreamSynchronize(stream_));
-  std::vector<double> out(bits.size());
-  const bool bf16 = problem_.dtype == DType::bf16;
-  std::transform(bits.begin(), bits.end(), out.begin(),
-                 [bf16](uint16_t b) { return static_cast<double>(bf16 ? bf16_bits_to_f32(b) : f16_bits_to_f32(b)); });
-  return out;
+  return widen_16bit(bits, problem_.dtype == DType::bf16);
 }
 
 void CudnnBackend::release() {
@@ -251,9 +285,21 @@ void CudnnBackend::release() {
   seq_len_q_ = DeviceBuffer();
   seq_len_kv_ = DeviceBuffer();
   workspace_ = DeviceBuffer();
+  flush_ = DeviceBuffer();
   bindings_.clear();
   plan_ = nullptr;
   ran_ = false;
+}
+
+void CudnnBackend::flush_device_caches() {
+  if (!available()) return;
+  ensure_started();
+  // Writes go through L2 (the point of coherence on NVIDIA GPUs), so writing twice its size
+  // leaves none of the case's Q, K, V in it. A new byte each time: no write can be skipped.
+  const auto bytes = 2 * static_cast<std::size_t>(std::max(device_info().l2_bytes, 1 << 20));
+  if (flush_.bytes() != bytes) flush_ = DeviceBuffer(bytes);
+  SDPA_CUDA(cudaMemsetAsync(flush_.get(), ++flush_salt_, flush_.bytes(), stream_));
+  SDPA_CUDA(cudaStreamSynchronize(stream_));
 }
 
 uint64_t CudnnBackend::scratch_bytes() const {
@@ -262,7 +308,12 @@ uint64_t CudnnBackend::scratch_bytes() const {
 
 std::map<std::string, std::string> CudnnBackend::case_notes() const {
   std::map<std::string, std::string> notes{{"fused", "1"}};
-  if (plan_) notes["engine"] = plan_->engine();
+  if (plan_) {
+    notes["engine"] = plan_->engine();
+    notes["implementation"] = to_string(plan_->implementation());
+    if (!plan_->refusals().empty()) notes["refused_first"] = plan_->refusals();
+  }
+  if (gate_) notes["device_timing"] = gated_ ? "gated" : "ungated: " + gate_->why_not();
   if (layout_.dead_rows > 0) notes["dead_rows_zeroed"] = std::to_string(layout_.dead_rows);
   return notes;
 }
@@ -271,7 +322,7 @@ std::vector<Calibration> CudnnBackend::calibrate() {
   if (!available()) return {};
   ensure_started();
   if (!cublas_) SDPA_CUBLAS(cublasCreate(&cublas_));
-  const GemmTiming t = time_half_gemm(cublas_, stream_, kGemmN, kGemmWarmup, kGemmReps);
+  const GemmTiming t = time_half_gemm(cublas_, stream_, kGemmN, kGemmReps);
   return {Calibration{device_class(),
                      "cuBLAS HGEMM " + std::to_string(kGemmN) + "^3 (cublasGemmEx f16, f32 accumulate), best of " +
                          std::to_string(kGemmReps),

@@ -1,5 +1,5 @@
-// One cudaMalloc'd allocation, freed with its owner. Move-only, so a buffer has one owner and
-// a failed allocation names its size.
+// One cudaMalloc'd allocation, freed with its owner. Move-only, so a buffer has one owner; an
+// allocation the GPU has no room for is a skip that names the size and the free memory.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -9,7 +9,9 @@
 #include <string>
 #include <utility>
 
+#include "backends/backend.h"
 #include "backends/cudnn/cuda_check.h"
+#include "core/memory.h"
 
 namespace sdpa::cudnn {
 
@@ -19,10 +21,15 @@ class DeviceBuffer {
   explicit DeviceBuffer(std::size_t bytes) : bytes_(bytes) {
     if (bytes == 0) return;
     const cudaError_t status = cudaMalloc(&ptr_, bytes);
-    if (status != cudaSuccess) {
-      throw std::runtime_error("cudnn backend: cudaMalloc of " + std::to_string(bytes) +
-                               " bytes failed: " + cudaGetErrorString(status));
+    if (status == cudaErrorMemoryAllocation) {
+      // Not sticky: clear it, and report the case as one this GPU cannot hold (a skip).
+      static_cast<void>(cudaGetLastError());
+      std::size_t free_bytes = 0, total_bytes = 0;
+      static_cast<void>(cudaMemGetInfo(&free_bytes, &total_bytes));
+      throw Unsupported("out of device memory (needs " + format_bytes(static_cast<double>(bytes)) + ", free " +
+                        format_bytes(static_cast<double>(free_bytes)) + ")");
     }
+    check_cuda(status, "cudaMalloc");
   }
   ~DeviceBuffer() { release(); }
 

@@ -7,6 +7,7 @@
 
 #include "backends/cudnn/cuda_check.h"
 #include "backends/cudnn/device_buffer.h"
+#include "core/best_of.h"
 #include "core/half.h"
 
 namespace sdpa::cudnn {
@@ -40,7 +41,7 @@ std::vector<uint16_t> operand(std::size_t elems, uint32_t seed) {
 
 }  // namespace
 
-GemmTiming time_half_gemm(cublasHandle_t handle, cudaStream_t stream, int n, int warmup, int reps) {
+GemmTiming time_half_gemm(cublasHandle_t handle, cudaStream_t stream, int n, int reps) {
   const std::size_t elems = static_cast<std::size_t>(n) * static_cast<std::size_t>(n);
   const std::size_t bytes = elems * sizeof(uint16_t);
   DeviceBuffer a(bytes), b(bytes), c(bytes);
@@ -54,19 +55,16 @@ GemmTiming time_half_gemm(cublasHandle_t handle, cudaStream_t stream, int n, int
     SDPA_CUBLAS(cublasGemmEx(handle, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &alpha, a.get(), CUDA_R_16F, n, b.get(),
                              CUDA_R_16F, n, &beta, c.get(), CUDA_R_16F, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
   };
-  for (int i = 0; i < warmup; ++i) gemm();
-
   EventPair events;
-  double best_ms = std::numeric_limits<double>::infinity();
-  for (int i = 0; i < reps; ++i) {
+  const double best_ms = 1e3 * best_of_seconds(reps, [&] {
     SDPA_CUDA(cudaEventRecord(events.start, stream));
     gemm();
     SDPA_CUDA(cudaEventRecord(events.stop, stream));
     SDPA_CUDA(cudaEventSynchronize(events.stop));
     float ms = 0;
     SDPA_CUDA(cudaEventElapsedTime(&ms, events.start, events.stop));
-    best_ms = std::min(best_ms, static_cast<double>(ms));
-  }
+    return 1e-3 * static_cast<double>(ms);
+  });
   const double flops = 2.0 * static_cast<double>(n) * static_cast<double>(n) * static_cast<double>(n);
   return {best_ms, flops / (best_ms * 1e-3) / 1e12};
 }

@@ -14,7 +14,7 @@ struct GemmTiming {
 };
 
 // C = A·B with n×n f16 A, B, C and f32 accumulation (what fused attention kernels do), timed
-// with CUDA events on `stream`: `warmup` untimed runs, then the best of `reps`.
-GemmTiming time_half_gemm(cublasHandle_t handle, cudaStream_t stream, int n, int warmup, int reps);
+// with CUDA events on `stream` by the calibration rule (best_of_seconds over `reps` runs).
+GemmTiming time_half_gemm(cublasHandle_t handle, cudaStream_t stream, int n, int reps);
 
 }  // namespace sdpa::cudnn

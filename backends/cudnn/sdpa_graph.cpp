@@ -5,6 +5,7 @@
 #include <array>
 #include <vector>
 
+#include "backends/cudnn/cuda_device.h"
 #include "backends/cudnn/sdpa_layout.h"
 
 namespace sdpa::cudnn {
@@ -57,16 +58,44 @@ std::vector<int64_t> bhsd_strides(int64_t heads, int64_t rows_allocated, int64_t
 
 }  // namespace
 
+std::string to_string(SdpaImplementation implementation) {
+  return implementation == SdpaImplementation::unified ? "unified" : "composite";
+}
+
 struct SdpaPlan::Impl {
   std::shared_ptr<fe::graph::Graph> graph = std::make_shared<fe::graph::Graph>();
   int64_t workspace_bytes = 0;
   std::string engine;
+  SdpaImplementation implementation = SdpaImplementation::unified;
+  std::string refusals;
 };
 
 SdpaPlan::SdpaPlan(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 SdpaPlan::~SdpaPlan() = default;
 
 std::unique_ptr<SdpaPlan> SdpaPlan::build(const Problem& p, cudnnHandle_t handle) {
+  std::string refusals;
+  for (SdpaImplementation implementation : {SdpaImplementation::unified, SdpaImplementation::composite}) {
+    try {
+      auto impl = build_graph(p, handle, implementation);
+      impl->refusals = refusals;
+      return std::unique_ptr<SdpaPlan>(new SdpaPlan(std::move(impl)));
+    } catch (const UnsupportedProblem& e) {
+      refusals += (refusals.empty() ? "" : "; ") + to_string(implementation) + " node: " + e.what();
+    } catch (const std::runtime_error& e) {
+      // The unified node's support surface reports some refusals with other codes than
+      // GRAPH_NOT_SUPPORTED: it gets the same second chance; the composite node's errors stand.
+      if (implementation == SdpaImplementation::composite) throw;
+      refusals += (refusals.empty() ? "" : "; ") + to_string(implementation) + " node failed: " + e.what();
+    }
+  }
+  throw UnsupportedProblem("cuDNN " + cudnn_version_string(cudnnGetVersion()) +
+                           " declines this graph (unified and composite SDPA nodes, heuristics A and FALLBACK): " +
+                           refusals);
+}
+
+std::unique_ptr<SdpaPlan::Impl> SdpaPlan::build_graph(const Problem& p, cudnnHandle_t handle,
+                                                      SdpaImplementation implementation) {
   const SdpaLayout layout = sdpa_layout(p);
   const fe::DataType_t io = io_type(p.dtype);
   auto impl = std::make_unique<Impl>();
@@ -92,7 +121,10 @@ std::unique_ptr<SdpaPlan> SdpaPlan::build(const Problem& p, cudnnHandle_t handle
   auto options = fe::graph::SDPA_attributes()
                      .set_name("sdpa")
                      .set_generate_stats(false)  // inference: no softmax statistics for a backward pass
-                     .set_attn_scale(static_cast<float>(p.scale()));
+                     .set_attn_scale(static_cast<float>(p.scale()))
+                     .set_implementation(implementation == SdpaImplementation::unified
+                                             ? fe::AttentionImplementation_t::UNIFIED
+                                             : fe::AttentionImplementation_t::COMPOSITE);
   switch (p.mask) {
     case MaskKind::none: break;
     case MaskKind::causal:
@@ -135,17 +167,25 @@ std::unique_ptr<SdpaPlan> SdpaPlan::build(const Problem& p, cudnnHandle_t handle
 
   check(graph.validate(), "graph validation", OnFailure::classify);
   check(graph.build_operation_graph(handle), "operation graph", OnFailure::classify);
-  check(graph.create_execution_plans({fe::HeurMode_t::A}), "heuristics", OnFailure::classify);
+  // A first, then FALLBACK's engines: the support check and the plan build take the first of
+  // the list that this device runs.
+  check(graph.create_execution_plans({fe::HeurMode_t::A, fe::HeurMode_t::FALLBACK}), "heuristics",
+        OnFailure::classify);
   check(graph.check_support(), "support check", OnFailure::skip);
   check(graph.build_plans(fe::BuildPlanPolicy_t::HEURISTICS_CHOICE), "plan build", OnFailure::classify);
   check(graph.get_workspace_size(impl->workspace_bytes), "workspace size", OnFailure::error);
   check(graph.get_plan_name(impl->engine), "plan name", OnFailure::error);
-  return std::unique_ptr<SdpaPlan>(new SdpaPlan(std::move(impl)));
+  impl->implementation = implementation;
+  return impl;
 }
 
 int64_t SdpaPlan::workspace_bytes() const { return impl_->workspace_bytes; }
 
 const std::string& SdpaPlan::engine() const { return impl_->engine; }
+
+SdpaImplementation SdpaPlan::implementation() const { return impl_->implementation; }
+
+const std::string& SdpaPlan::refusals() const { return impl_->refusals; }
 
 std::unordered_map<int64_t, void*> SdpaPlan::bind(const Problem& p, const SdpaBuffers& buffers) const {
   const SdpaLayout layout = sdpa_layout(p);

@@ -29,10 +29,17 @@ struct SdpaBuffers {
   void* seq_len_kv = nullptr;  // int32 [b]: mask=kvlen only
 };
 
+// The frontend's two SDPA nodes: the unified one (one cuDNN operation, cuDNN >= 9.13.1) and the
+// composite one (matmul, softmax, matmul fused by cuDNN's runtime fusion engines).
+enum class SdpaImplementation { unified, composite };
+std::string to_string(SdpaImplementation implementation);
+
 class SdpaPlan {
  public:
-  // Throws UnsupportedProblem where cuDNN declines the graph, std::runtime_error (with the
-  // stage and cuDNN's message) for anything else.
+  // Tries the unified node, then the composite one (the frontend's AUTO order, but going on to
+  // the other when the first is refused at any stage), each with heuristics A and FALLBACK.
+  // Throws UnsupportedProblem (every refusal, by implementation) where cuDNN declines both,
+  // std::runtime_error (with the stage and cuDNN's message) for anything else.
   static std::unique_ptr<SdpaPlan> build(const Problem& problem, cudnnHandle_t handle);
   ~SdpaPlan();
   SdpaPlan(const SdpaPlan&) = delete;
@@ -41,6 +48,9 @@ class SdpaPlan {
   int64_t workspace_bytes() const;
   // The engine the heuristics picked, e.g. "eng3_k2=..." (for case notes).
   const std::string& engine() const;
+  SdpaImplementation implementation() const;
+  // Why the implementations tried before this one were refused; empty if the first was taken.
+  const std::string& refusals() const;
 
   // The tensor bindings of one case: built once per prepare, reused by every execute.
   std::unordered_map<int64_t, void*> bind(const Problem& problem, const SdpaBuffers& buffers) const;
@@ -50,6 +60,8 @@ class SdpaPlan {
  private:
   struct Impl;
   explicit SdpaPlan(std::unique_ptr<Impl> impl);
+  static std::unique_ptr<Impl> build_graph(const Problem& problem, cudnnHandle_t handle,
+                                           SdpaImplementation implementation);
   std::unique_ptr<Impl> impl_;
 };
 

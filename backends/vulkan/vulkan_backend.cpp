@@ -31,8 +31,6 @@ uint32_t mask_code(MaskKind mask) {
 
 // The head dim the shaders' shared tiles and register arrays are written for.
 constexpr int64_t kMaxHeadDim = 256;
-// Device memory we let one case take: the rest is the driver's and other processes'.
-constexpr double kDeviceMemoryShare = 0.8;
 
 std::string path_name(VulkanPath path) {
   switch (path) {
@@ -95,8 +93,6 @@ bool plan_scalar(const Problem& p, const vulkan::TileLimits& limits, VulkanBacke
 
 }  // namespace
 
-VulkanBackend::VulkanBackend(VulkanPath path, BackendOptions options) : path_(path), options_(std::move(options)) {}
-
 VulkanBackend::~VulkanBackend() {
   try {
     release();
@@ -107,91 +103,12 @@ VulkanBackend::~VulkanBackend() {
 
 std::string VulkanBackend::name() const { return path_name(path_); }
 
-std::shared_ptr<vulkan::Context> VulkanBackend::context_or_null(std::string* why) const {
-  if (!ctx_tried_) {
-    ctx_tried_ = true;
-    try {
-      ctx_ = vulkan::acquire_context(options_.vulkan_device);
-    } catch (const std::exception& e) {
-      ctx_error_ = e.what();
-    }
-  }
-  if (!ctx_ && why) *why = ctx_error_;
-  return ctx_;
-}
-
-Support VulkanBackend::available() const {
-  std::string why;
-  const auto ctx = context_or_null(&why);
-  if (!ctx) return Support::no("no usable Vulkan device: " + why);
-  // The pinned coopmat path has nothing to run on a device without cooperative matrices (or a
-  // build without the shader): the backend, not each case, is unavailable there.
-  if (path_ == VulkanPath::coopmat) {
-    const auto& info = ctx->info();
-    if (!info.coopmat) return Support::no(info.coopmat_reason + " (" + info.name + ")");
-    if (vulkan::spirv(Shader::coopmat_f16).empty()) return Support::no(vulkan::missing_shader_reason(Shader::coopmat_f16));
-  }
-  return Support::yes();
-}
-
-std::string VulkanBackend::device_class() const {
-  const auto ctx = context_or_null(nullptr);
-  return ctx ? "vulkan:" + ctx->info().name : "vulkan:none";
-}
-
-std::string VulkanBackend::describe() const {
-  std::string why;
-  const auto ctx = context_or_null(&why);
-  if (!ctx) return "Vulkan compute: unavailable (" + why + ")";
-  const auto& info = ctx->info();
-  std::string path;
-  switch (path_) {
-    case VulkanPath::automatic:
-      path = info.coopmat && !vulkan::spirv(Shader::coopmat_f16).empty()
-                 ? "cooperative matrices for f16, scalar otherwise"
-                 : "scalar (" + (info.coopmat ? vulkan::missing_shader_reason(Shader::coopmat_f16) : info.coopmat_reason) + ")";
-      break;
-    case VulkanPath::scalar: path = "scalar fp32 flash kernel"; break;
-    case VulkanPath::coopmat: path = "cooperative-matrix f16 flash kernel"; break;
-  }
-  return "Vulkan " + info.api_string() + " on " + info.name + " (" + info.driver_name + " " + info.driver_info +
-         ", subgroup " + std::to_string(info.subgroup_size) + "), " + path +
-         (ctx->validation() ? ", validation on" : "");
-}
-
-// Keys without a "vulkan_" prefix: the results file prefixes them with the backend's name.
-std::map<std::string, std::string> VulkanBackend::context() const {
-  std::string why;
-  const auto ctx = context_or_null(&why);
-  if (!ctx) return {{"unavailable", why}};
-  const auto& info = ctx->info();
-  char period[32];
-  std::snprintf(period, sizeof period, "%g", info.timestamp_period_ns);
-  return {
-      {"device", info.name},
-      {"device_index", std::to_string(info.index)},
-      {"device_type", info.type_string()},
-      {"driver", info.driver_name + " " + info.driver_info},
-      {"driver_version", std::to_string(info.driver_version)},
-      {"api_version", info.api_string()},
-      {"subgroup_size", std::to_string(info.subgroup_size)},
-      {"max_shared_bytes", std::to_string(info.max_shared_bytes)},
-      {"16bit_storage", info.storage_16bit ? "yes" : "no"},
-      {"coopmat", info.coopmat ? "yes (f16 shapes " + info.coopmat_shapes + ")" : "no: " + info.coopmat_reason},
-      {"coopmat_shader", vulkan::spirv(Shader::coopmat_f16).empty()
-                                    ? vulkan::missing_shader_reason(Shader::coopmat_f16)
-                                    : "compiled"},
-      {"timestamp_period_ns", period},
-      {"timestamp_valid_bits", std::to_string(info.timestamp_valid_bits)},
-      {"validation", ctx->validation() ? "on" : "off"},
-  };
-}
-
 Support VulkanBackend::plan(const Problem& p, Plan* out) const {
   std::string why;
   const auto ctx = context_or_null(&why);
   if (!ctx) return Support::no("no usable Vulkan device: " + why);
   const auto& info = ctx->info();
+  const auto& cm = coopmat_info();
 
   if (p.d > kMaxHeadDim || p.dv > kMaxHeadDim) {
     return Support::no("d=" + std::to_string(p.d) + ", dv=" + std::to_string(p.dv) +
@@ -212,16 +129,17 @@ Support VulkanBackend::plan(const Problem& p, Plan* out) const {
                          "maxStorageBufferRange of " + format_bytes(static_cast<double>(info.max_storage_buffer_range)));
     }
   }
-  if (total > kDeviceMemoryShare * static_cast<double>(info.device_local_bytes)) {
-    return Support::no("Q, K, V and O take " + format_bytes(total) + ", more than " +
-                       std::to_string(static_cast<int>(kDeviceMemoryShare * 100)) + "% of the device's " +
-                       format_bytes(static_cast<double>(info.device_local_bytes)));
+  // The previous case's buffers are released before this case asks (the harness's order).
+  if (const std::string refusal = memory_refusal(total, static_cast<double>(ctx->device_local_free_bytes()),
+                                                 "Q, K, V and O", "device");
+      !refusal.empty()) {
+    return Support::no(refusal + " (" + info.name + ")");
   }
 
   const bool coopmat_built = !vulkan::spirv(Shader::coopmat_f16).empty();
   bool use_coopmat = false;
   if (path_ == VulkanPath::coopmat) {
-    if (!info.coopmat) return Support::no(info.coopmat_reason + " (" + info.name + ")");
+    if (!cm.coopmat) return Support::no(cm.coopmat_reason + " (" + info.name + ")");
     if (!coopmat_built) return Support::no(vulkan::missing_shader_reason(Shader::coopmat_f16));
     if (p.dtype != DType::f16) {
       return Support::no("the coopmat path takes f16 (f16 x f16 -> f32 matrices); " +
@@ -229,7 +147,7 @@ Support VulkanBackend::plan(const Problem& p, Plan* out) const {
     }
     use_coopmat = true;
   } else if (path_ == VulkanPath::automatic) {
-    use_coopmat = info.coopmat && coopmat_built && p.dtype == DType::f16;
+    use_coopmat = cm.coopmat && coopmat_built && p.dtype == DType::f16;
   }
 
   if (p.dtype != DType::f32 && !info.storage_16bit) {
@@ -241,7 +159,7 @@ Support VulkanBackend::plan(const Problem& p, Plan* out) const {
   Plan plan;
   const vulkan::TileLimits limits{info.max_shared_bytes, info.subgroup_size, info.max_invocations};
   std::string tile_why;
-  if (use_coopmat && !plan_coopmat(p, info, limits, plan, &tile_why)) {
+  if (use_coopmat && !plan_coopmat(p, cm, limits, plan, &tile_why)) {
     if (path_ == VulkanPath::coopmat) return Support::no(tile_why);
     use_coopmat = false;  // automatic: the scalar path takes what the coopmat tiles cannot
   }
@@ -275,7 +193,7 @@ Support VulkanBackend::plan(const Problem& p, Plan* out) const {
 Support VulkanBackend::supports(const Problem& problem) const { return plan(problem, nullptr); }
 
 void VulkanBackend::check_validation(const char* stage) const {
-  if (!ctx_ || !ctx_->validation()) return;
+  if (!active_ || !active_->validation()) return;
   const int errors = vulkan::validation_error_count() - validation_baseline_;
   if (errors <= 0) return;
   const auto messages = vulkan::validation_errors();
@@ -285,14 +203,14 @@ void VulkanBackend::check_validation(const char* stage) const {
 }
 
 void VulkanBackend::release() {
-  if (!ctx_) return;
-  const VkDevice device = ctx_->device();
+  if (!active_) return;
+  const VkDevice device = active_->device();
   if (in_flight_ && fence_ != VK_NULL_HANDLE) vkWaitForFences(device, 1, &fence_, VK_TRUE, UINT64_MAX);
   in_flight_ = false;
   if (fence_ != VK_NULL_HANDLE) vkDestroyFence(device, fence_, nullptr);
   if (cmd_ != VK_NULL_HANDLE) {
-    std::lock_guard<std::mutex> lock(ctx_->queue_mutex());
-    vkFreeCommandBuffers(device, ctx_->command_pool(), 1, &cmd_);
+    std::lock_guard<std::mutex> lock(active_->queue_mutex());
+    vkFreeCommandBuffers(device, active_->command_pool(), 1, &cmd_);
   }
   if (queries_ != VK_NULL_HANDLE) vkDestroyQueryPool(device, queries_, nullptr);
   if (descriptor_pool_ != VK_NULL_HANDLE) vkDestroyDescriptorPool(device, descriptor_pool_, nullptr);
@@ -306,6 +224,7 @@ void VulkanBackend::release() {
   o_ = Buffer();
   kvlen_ = Buffer();
   readback_ = Buffer();
+  flush_ = Buffer();
   staging_bytes_ = 0;
   device_ms_.reset();
 }
@@ -313,9 +232,13 @@ void VulkanBackend::release() {
 void VulkanBackend::prepare(const Problem& p, const Inputs& inputs) {
   Plan plan;
   const Support ok = this->plan(p, &plan);
-  if (!ok) throw std::invalid_argument(name() + " cannot run " + p.to_string() + ": " + ok.reason);
+  if (!ok) throw Unsupported(ok.reason);
   release();
-  const vulkan::Context& ctx = *ctx_;
+  // Coopmat cases run on the context without the validation layer where the layer predates the
+  // extension; everything else on the context the user asked for.
+  active_ = plan.path == "coopmat" ? coopmat_context(nullptr) : ctx_;
+  if (!active_) throw std::logic_error(name() + ": no context for the " + plan.path + " path");
+  const vulkan::Context& ctx = *active_;
   const VkDevice device = ctx.device();
   validation_baseline_ = vulkan::validation_error_count();
   problem_ = p;
@@ -422,21 +345,21 @@ void VulkanBackend::prepare(const Problem& p, const Inputs& inputs) {
 void VulkanBackend::run() {
   if (cmd_ == VK_NULL_HANDLE) throw std::logic_error(name() + ": run() before prepare()");
   if (in_flight_) sync();
-  const VkDevice device = ctx_->device();
+  const VkDevice device = active_->device();
   vulkan::check(vkResetFences(device, 1, &fence_), "vkResetFences");
   VkSubmitInfo submit{VK_STRUCTURE_TYPE_SUBMIT_INFO};
   submit.commandBufferCount = 1;
   submit.pCommandBuffers = &cmd_;
   {
-    std::lock_guard<std::mutex> lock(ctx_->queue_mutex());
-    vulkan::check(vkQueueSubmit(ctx_->queue(), 1, &submit, fence_), "vkQueueSubmit");
+    std::lock_guard<std::mutex> lock(active_->queue_mutex());
+    vulkan::check(vkQueueSubmit(active_->queue(), 1, &submit, fence_), "vkQueueSubmit");
   }
   in_flight_ = true;
 }
 
 void VulkanBackend::sync() {
   if (!in_flight_) return;
-  const VkDevice device = ctx_->device();
+  const VkDevice device = active_->device();
   vulkan::check(vkWaitForFences(device, 1, &fence_, VK_TRUE, UINT64_MAX), "vkWaitForFences");
   in_flight_ = false;
   device_ms_.reset();
@@ -445,10 +368,10 @@ void VulkanBackend::sync() {
     vulkan::check(vkGetQueryPoolResults(device, queries_, 0, 2, sizeof stamps, stamps, sizeof(uint64_t),
                                         VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT),
                   "vkGetQueryPoolResults");
-    const uint32_t bits = ctx_->info().timestamp_valid_bits;
+    const uint32_t bits = active_->info().timestamp_valid_bits;
     const uint64_t mask = bits >= 64 ? ~uint64_t{0} : (uint64_t{1} << bits) - 1;
     const uint64_t ticks = (stamps[1] - stamps[0]) & mask;
-    device_ms_ = static_cast<double>(ticks) * ctx_->info().timestamp_period_ns * 1e-6;
+    device_ms_ = static_cast<double>(ticks) * active_->info().timestamp_period_ns * 1e-6;
   }
   check_validation("run");
 }
@@ -457,16 +380,15 @@ std::vector<double> VulkanBackend::output() {
   if (!o_) throw std::logic_error(name() + ": output() before prepare()");
   sync();
   const auto n = static_cast<std::size_t>(problem_.o_elems());
-  std::vector<double> out(n);
+  std::vector<double> out;
   if (problem_.dtype == DType::f32) {
     std::vector<float> raw(n);
-    vulkan::download(*ctx_, o_, raw.data(), n * sizeof(float), readback_);
-    std::copy(raw.begin(), raw.end(), out.begin());
+    vulkan::download(*active_, o_, raw.data(), n * sizeof(float), readback_);
+    out.assign(raw.begin(), raw.end());
   } else {
     std::vector<uint16_t> raw(n);
-    vulkan::download(*ctx_, o_, raw.data(), n * sizeof(uint16_t), readback_);
-    const bool bf16 = problem_.dtype == DType::bf16;
-    for (std::size_t i = 0; i < n; ++i) out[i] = bf16 ? bf16_bits_to_f32(raw[i]) : f16_bits_to_f32(raw[i]);
+    vulkan::download(*active_, o_, raw.data(), n * sizeof(uint16_t), readback_);
+    out = widen_16bit(raw, problem_.dtype == DType::bf16);
   }
   check_validation("output");
   return out;
@@ -481,7 +403,7 @@ uint64_t VulkanBackend::scratch_bytes() const {
 
 std::map<std::string, std::string> VulkanBackend::case_notes() const {
   if (!o_) return {};
-  return {
+  std::map<std::string, std::string> notes = {
       {"path", plan_.path},
       {"shader", vulkan::to_string(plan_.key.shader)},
       {"tiles", plan_.tiles},
@@ -491,6 +413,11 @@ std::map<std::string, std::string> VulkanBackend::case_notes() const {
       {"staging_bytes", std::to_string(staging_bytes_ + (readback_ ? readback_.bytes() : 0))},
       {"fused", "1"},
   };
+  if (vulkan::validation_requested()) {
+    // Says which cases the layer watched: a stale layer cannot check the coopmat shader.
+    notes["validation"] = active_->validation() ? "on" : "off: " + ctx_->info().coopmat_reason;
+  }
+  return notes;
 }
 
 void register_vulkan(Registry& registry) {

@@ -5,7 +5,8 @@
 // prepare() uploads Q, K, V, builds (or re-uses) the specialised pipeline and records one
 // command buffer: timestamp, dispatch, timestamp. run() only submits it; sync() waits and
 // reads the timestamps. With SDPA_VULKAN_VALIDATION=1 every call throws if the validation
-// layer reported an error since the case began.
+// layer reported an error since the case began; coopmat cases run without the layer where it
+// predates VK_KHR_cooperative_matrix, and their case notes say so.
 #pragma once
 
 #include <vulkan/vulkan.h>
@@ -42,6 +43,12 @@ class VulkanBackend : public Backend {
   uint64_t scratch_bytes() const override;
   std::map<std::string, std::string> case_notes() const override;
   void release() override;
+  // The device's scalar GEMMs (f32, f16) or its cooperative-matrix GEMM (f16): vulkan_gemm.h.
+  // None on a CPU device (lavapipe).
+  std::vector<Calibration> calibrate() override;
+  // Writes a buffer larger than any GPU's last-level cache (a no-op on a CPU device, whose
+  // caches the harness flushes).
+  void flush_device_caches() override;
 
   // How a problem runs: plan() is the one place that decides path, tiles and grid.
   struct Plan {
@@ -56,6 +63,11 @@ class VulkanBackend : public Backend {
  private:
   Support plan(const Problem& problem, Plan* out) const;
   std::shared_ptr<vulkan::Context> context_or_null(std::string* why) const;
+  // The context coopmat cases run on: context_or_null()'s, or where its validation layer predates
+  // VK_KHR_cooperative_matrix, one of the same device without the layer.
+  std::shared_ptr<vulkan::Context> coopmat_context(std::string* why) const;
+  // What the coopmat decisions read (the device as coopmat_context() sees it).
+  const vulkan::DeviceInfo& coopmat_info() const;
   void check_validation(const char* stage) const;
 
   VulkanPath path_;
@@ -63,11 +75,18 @@ class VulkanBackend : public Backend {
   mutable std::shared_ptr<vulkan::Context> ctx_;
   mutable std::string ctx_error_;
   mutable bool ctx_tried_ = false;
+  mutable std::shared_ptr<vulkan::Context> coopmat_ctx_;
+  mutable std::string coopmat_ctx_error_;
+  mutable bool coopmat_ctx_tried_ = false;
+  // The context of the prepared case (ctx_ or coopmat_ctx_).
+  std::shared_ptr<vulkan::Context> active_;
 
   // The prepared case.
   Problem problem_;
   Plan plan_;
   vulkan::Buffer q_, k_, v_, o_, kvlen_, readback_;
+  vulkan::Buffer flush_;
+  uint32_t flush_salt_ = 0;
   std::size_t staging_bytes_ = 0;
   VkDescriptorPool descriptor_pool_ = VK_NULL_HANDLE;
   VkQueryPool queries_ = VK_NULL_HANDLE;

@@ -5,6 +5,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
+#include <filesystem>
+#include <sstream>
 
 #include "backends/vulkan/vk_coopmat_khr.h"
 
@@ -42,12 +45,54 @@ void check(VkResult result, const char* call) {
   if (result == VK_SUCCESS) return;
   std::string message = std::string(call) + " failed: " + result_name(result);
   if (result == VK_ERROR_INCOMPATIBLE_DRIVER) message += " (no Vulkan driver installed: apt mesa-vulkan-drivers)";
+  if (result == VK_ERROR_DEVICE_LOST) {
+    message += " (the device was lost: a shader fault, a hang the driver reset, or the GPU failing; every later "
+               "call on this device fails, so the process must be restarted; see dmesg for NVIDIA Xid lines)";
+  }
   throw VulkanError(message);
 }
 
 bool validation_requested() {
   const char* v = std::getenv(kValidationEnv);
   return v != nullptr && std::strcmp(v, "1") == 0;
+}
+
+bool validation_layer_knows_coopmat(uint32_t layer_spec_version) {
+  // Compare major.minor.patch only: the variant bits are 0 for every Khronos layer.
+  return VK_API_VERSION_MAJOR(layer_spec_version) * 1000000ull + VK_API_VERSION_MINOR(layer_spec_version) * 1000ull +
+             VK_API_VERSION_PATCH(layer_spec_version) >=
+         VK_API_VERSION_MAJOR(kValidationLayerCoopmatVersion) * 1000000ull +
+             VK_API_VERSION_MINOR(kValidationLayerCoopmatVersion) * 1000ull +
+             VK_API_VERSION_PATCH(kValidationLayerCoopmatVersion);
+}
+
+bool nvidia_driver_present() {
+  std::error_code ec;
+  if (std::filesystem::exists("/proc/driver/nvidia/version", ec)) return true;
+  const char* path = std::getenv("PATH");
+  if (path == nullptr) return false;
+  std::stringstream dirs(path);
+  for (std::string dir; std::getline(dirs, dir, ':');) {
+    if (!dir.empty() && std::filesystem::exists(std::filesystem::path(dir) / "nvidia-smi", ec)) return true;
+  }
+  return false;
+}
+
+std::string cpu_fallback_warning(VkPhysicalDeviceType chosen, const std::string& chosen_name, bool selector_given,
+                                 bool nvidia_present) {
+  if (selector_given || !nvidia_present || chosen != VK_PHYSICAL_DEVICE_TYPE_CPU) return "";
+  return "an NVIDIA driver is loaded but Vulkan sees no NVIDIA GPU, so the default device is the CPU device '" +
+         chosen_name +
+         "': the NVIDIA Vulkan driver (ICD) is not visible. In a container, the NVIDIA runtime mounts it only "
+         "with the graphics capability (NVIDIA_DRIVER_CAPABILITIES=all or compute,utility,graphics); on a host, "
+         "check for nvidia_icd.json in /usr/share/vulkan/icd.d or /etc/vulkan/icd.d and for libGLX_nvidia.so.0. "
+         "Vulkan results of this run are a CPU's";
+}
+
+std::string effective_selector(const std::string& selector) {
+  if (!selector.empty()) return selector;
+  const char* env = std::getenv(kDeviceEnv);
+  return env ? std::string(env) : std::string();
 }
 
 namespace {
@@ -96,15 +141,20 @@ std::vector<std::string> validation_errors() {
   return g_messages;
 }
 
-Context::Context(const std::string& selector) {
+Context::Context(const std::string& selector, bool validate) {
   try {
-    create_instance();
+    create_instance(validate);
     pick_device(selector);
     query_device();
     create_device();
   } catch (...) {
     release();  // a throwing constructor runs no destructor
     throw;
+  }
+  info_.fallback_warning = cpu_fallback_warning(info_.type, info_.name, !selector.empty(), nvidia_driver_present());
+  // Said once per context, on stderr, so that it shows in every command's log (run, check, list).
+  if (!info_.fallback_warning.empty()) {
+    std::fprintf(stderr, "sdpa-bench: warning: vulkan: %s\n", info_.fallback_warning.c_str());
   }
 }
 
@@ -129,7 +179,7 @@ void Context::release() {
   }
 }
 
-void Context::create_instance() {
+void Context::create_instance(bool validate) {
   uint32_t loader_version = VK_API_VERSION_1_0;
   check(vkEnumerateInstanceVersion(&loader_version), "vkEnumerateInstanceVersion");
   if (loader_version < VK_API_VERSION_1_2) {
@@ -153,20 +203,21 @@ void Context::create_instance() {
   features.enabledValidationFeatureCount = 1;
   features.pEnabledValidationFeatures = enables;
 
-  const bool validate = validation_requested();
   if (validate) {
     uint32_t count = 0;
     check(vkEnumerateInstanceLayerProperties(&count, nullptr), "vkEnumerateInstanceLayerProperties");
     std::vector<VkLayerProperties> available(count);
     check(vkEnumerateInstanceLayerProperties(&count, available.data()), "vkEnumerateInstanceLayerProperties");
-    const bool found = std::any_of(available.begin(), available.end(), [](const VkLayerProperties& l) {
+    const auto layer = std::find_if(available.begin(), available.end(), [](const VkLayerProperties& l) {
       return std::strcmp(l.layerName, kValidationLayer) == 0;
     });
-    if (!found) {
+    if (layer == available.end()) {
       throw VulkanError(std::string(kValidationEnv) + "=1 but " + kValidationLayer +
                         " is not installed (apt vulkan-validationlayers)");
     }
     layers.push_back(kValidationLayer);
+    layer_version_ = version_string(layer->specVersion);
+    layer_knows_coopmat_ = validation_layer_knows_coopmat(layer->specVersion);
     uint32_t ext_count = 0;
     check(vkEnumerateInstanceExtensionProperties(kValidationLayer, &ext_count, nullptr),
           "vkEnumerateInstanceExtensionProperties");
@@ -245,6 +296,7 @@ void Context::create_device() {
     *tail = &fcm;
     extensions.push_back(VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME);
   }
+  if (memory_budget_) extensions.push_back(VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
 
   VkDeviceCreateInfo create{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
   create.pNext = &f11;
@@ -259,6 +311,23 @@ void Context::create_device() {
   pool.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
   pool.queueFamilyIndex = queue_family_;
   check(vkCreateCommandPool(device_, &pool, nullptr, &command_pool_), "vkCreateCommandPool");
+}
+
+uint64_t Context::device_local_free_bytes() const {
+  VkPhysicalDeviceMemoryBudgetPropertiesEXT budget{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_BUDGET_PROPERTIES_EXT};
+  VkPhysicalDeviceMemoryProperties2 mem{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_PROPERTIES_2};
+  if (memory_budget_) mem.pNext = &budget;
+  vkGetPhysicalDeviceMemoryProperties2(physical_, &mem);
+  uint64_t best = 0;
+  for (uint32_t i = 0; i < mem.memoryProperties.memoryHeapCount; ++i) {
+    if (!(mem.memoryProperties.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT)) continue;
+    uint64_t free_bytes = mem.memoryProperties.memoryHeaps[i].size;
+    if (memory_budget_) {
+      free_bytes = budget.heapBudget[i] > budget.heapUsage[i] ? budget.heapBudget[i] - budget.heapUsage[i] : 0;
+    }
+    best = std::max(best, free_bytes);
+  }
+  return best;
 }
 
 uint32_t Context::memory_type(uint32_t type_bits, VkMemoryPropertyFlags required, VkMemoryPropertyFlags preferred,
@@ -312,15 +381,12 @@ void Context::run_once(const std::function<void(VkCommandBuffer)>& record) const
   vkFreeCommandBuffers(device_, command_pool_, 1, &cmd);
 }
 
-std::shared_ptr<Context> acquire_context(const std::string& selector) {
-  std::string key = selector;
-  if (key.empty()) {
-    const char* env = std::getenv(kDeviceEnv);
-    if (env) key = env;
-  }
+std::shared_ptr<Context> acquire_context(const std::string& selector, bool validate) {
+  const std::string device = effective_selector(selector);
+  const std::string key = device + (validate ? "\n+validation" : "\n-validation");
   struct Entry {
     std::shared_ptr<Context> context;
-    std::string error;
+    std::exception_ptr error;  // rethrown as its own type: DeviceNotFound stays DeviceNotFound
   };
   static std::mutex mutex;
   // Deliberately never destroyed: tearing a device down from a static destructor races the
@@ -331,13 +397,13 @@ std::shared_ptr<Context> acquire_context(const std::string& selector) {
   if (it == cache->end()) {
     Entry entry;
     try {
-      entry.context = std::make_shared<Context>(key);
-    } catch (const std::exception& e) {
-      entry.error = e.what();
+      entry.context = std::make_shared<Context>(device, validate);
+    } catch (...) {
+      entry.error = std::current_exception();
     }
     it = cache->emplace(key, std::move(entry)).first;
   }
-  if (!it->second.context) throw VulkanError(it->second.error);
+  if (!it->second.context) std::rethrow_exception(it->second.error);
   return it->second.context;
 }
 

@@ -23,6 +23,13 @@ class VulkanError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A device selector (--vulkan-device, $SDPA_VULKAN_DEVICE) that names no enumerated device: a
+// user's mistake, never a reason to fall back to another device.
+class DeviceNotFound : public VulkanError {
+ public:
+  using VulkanError::VulkanError;
+};
+
 std::string result_name(VkResult result);
 // Throws VulkanError("<call> failed: VK_ERROR_...") unless result is VK_SUCCESS.
 void check(VkResult result, const char* call);
@@ -33,6 +40,21 @@ void check(VkResult result, const char* call);
 inline constexpr const char* kDeviceEnv = "SDPA_VULKAN_DEVICE";
 inline constexpr const char* kValidationEnv = "SDPA_VULKAN_VALIDATION";
 bool validation_requested();
+
+// The Khronos validation layer learnt SPV_KHR_cooperative_matrix in its 1.3.261 release (the
+// SDK of August 2023: Vulkan-ValidationLayers #6093, completed by #6231 for the final operand
+// names). An older layer (Debian 12 ships 1.3.239) rejects the coopmat shader's capability 6022
+// as invalid SPIR-V: a limitation of the layer, not a fault of the kernel.
+inline constexpr uint32_t kValidationLayerCoopmatVersion = VK_MAKE_API_VERSION(0, 1, 3, 261);
+bool validation_layer_knows_coopmat(uint32_t layer_spec_version);
+
+// Whether this machine has an NVIDIA kernel driver (/proc/driver/nvidia, or nvidia-smi on PATH).
+bool nvidia_driver_present();
+// The warning for a default device choice that fell back to a CPU device although an NVIDIA
+// driver is loaded: Vulkan cannot see the GPU, and results would be lavapipe's. Empty when the
+// choice is not such a fallback (a GPU was picked, the user asked for this device, no NVIDIA).
+std::string cpu_fallback_warning(VkPhysicalDeviceType chosen, const std::string& chosen_name, bool selector_given,
+                                 bool nvidia_present);
 
 // Whether `name` is in an enumerated extension list; "1.3.230" from a packed API version.
 bool has_extension(const std::vector<VkExtensionProperties>& list, const char* name);
@@ -99,14 +121,21 @@ struct DeviceInfo {
   std::string coopmat_reason;
   std::string coopmat_shapes;  // the f16 shapes the device lists: "16x16x16/f32 16x8x16/f16 ..."
 
+  // Set when the default choice fell back to a CPU device on a machine with an NVIDIA driver.
+  std::string fallback_warning;
+  // The coopmat path is hidden from a context whose validation layer predates the extension;
+  // a context without the layer runs those cases (see Context::coopmat_needs_plain_context).
+  bool coopmat_hidden_by_layer = false;
+
   std::string api_string() const;     // "1.3.230"
   std::string type_string() const;    // "discrete GPU", "CPU", ...
 };
 
 class Context {
  public:
-  // Creates instance and device for `selector` (see choose_device); throws VulkanError.
-  explicit Context(const std::string& selector);
+  // Creates instance and device for `selector` (see choose_device), with the validation layer
+  // when `validate`; throws VulkanError (DeviceNotFound for a selector that matches nothing).
+  Context(const std::string& selector, bool validate);
   ~Context();
   Context(const Context&) = delete;
   Context& operator=(const Context&) = delete;
@@ -119,6 +148,15 @@ class Context {
   VkCommandPool command_pool() const { return command_pool_; }
   const DeviceInfo& info() const { return info_; }
   bool validation() const { return messenger_ != VK_NULL_HANDLE; }
+  // "1.3.239" of the loaded VK_LAYER_KHRONOS_validation; empty without the layer.
+  const std::string& validation_layer_version() const { return layer_version_; }
+  // The layer is on, predates SPV_KHR_cooperative_matrix, and the device has the extension:
+  // coopmat cases must run on a context without the layer.
+  bool coopmat_needs_plain_context() const { return info_.coopmat_hidden_by_layer; }
+
+  // Device-local memory free now: the heap's budget minus its usage where the device has
+  // VK_EXT_memory_budget, else the whole largest device-local heap.
+  uint64_t device_local_free_bytes() const;
 
   // A memory type with all of `required`, preferring one that also has `preferred`; throws
   // when none has `required`.
@@ -132,7 +170,7 @@ class Context {
   std::mutex& queue_mutex() const { return queue_mutex_; }
 
  private:
-  void create_instance();
+  void create_instance(bool validate);
   void pick_device(const std::string& selector);
   void query_device();
   void create_device();
@@ -144,6 +182,9 @@ class Context {
   VkDevice device_ = VK_NULL_HANDLE;
   VkQueue queue_ = VK_NULL_HANDLE;
   uint32_t queue_family_ = 0;
+  std::string layer_version_;
+  bool layer_knows_coopmat_ = true;
+  bool memory_budget_ = false;  // VK_EXT_memory_budget enabled
   VkCommandPool command_pool_ = VK_NULL_HANDLE;
   DeviceInfo info_;
   // The queue and the command pool need external synchronisation, and backend objects share
@@ -151,8 +192,12 @@ class Context {
   mutable std::mutex queue_mutex_;
 };
 
-// The process-wide context for `selector` (empty: $SDPA_VULKAN_DEVICE, else the default rule).
-// Creation is attempted once per selector; a failure is remembered and rethrown.
-std::shared_ptr<Context> acquire_context(const std::string& selector);
+// $SDPA_VULKAN_DEVICE where `selector` is empty; else `selector`.
+std::string effective_selector(const std::string& selector);
+
+// The process-wide context for `selector` (empty: $SDPA_VULKAN_DEVICE, else the default rule),
+// with the validation layer when `validate`. Creation is attempted once per selector and mode; a
+// failure is remembered and rethrown as the same exception type.
+std::shared_ptr<Context> acquire_context(const std::string& selector, bool validate = validation_requested());
 
 }  // namespace sdpa::vulkan

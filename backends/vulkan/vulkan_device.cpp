@@ -35,7 +35,11 @@ std::size_t choose_device(const std::vector<DeviceCandidate>& devices, const std
     for (std::size_t i = 0; i < devices.size(); ++i) s += (i ? ", " : "") + std::to_string(i) + ": " + devices[i].name;
     return s.empty() ? std::string("none") : s;
   };
-  if (devices.empty()) throw VulkanError("no Vulkan physical device found (apt mesa-vulkan-drivers provides lavapipe)");
+  if (devices.empty()) {
+    const std::string why = "no Vulkan physical device found (apt mesa-vulkan-drivers provides lavapipe)";
+    if (!selector.empty()) throw DeviceNotFound("Vulkan device '" + selector + "': " + why);
+    throw VulkanError(why);
+  }
   if (selector.empty()) {
     std::size_t best = 0;
     for (std::size_t i = 1; i < devices.size(); ++i) {
@@ -46,7 +50,7 @@ std::size_t choose_device(const std::vector<DeviceCandidate>& devices, const std
   if (std::all_of(selector.begin(), selector.end(), [](unsigned char c) { return std::isdigit(c); })) {
     const std::size_t index = std::stoul(selector);
     if (index >= devices.size()) {
-      throw VulkanError("Vulkan device index " + selector + " out of range; devices: " + listing());
+      throw DeviceNotFound("Vulkan device index " + selector + " out of range; devices: " + listing());
     }
     return index;
   }
@@ -54,7 +58,7 @@ std::size_t choose_device(const std::vector<DeviceCandidate>& devices, const std
   for (std::size_t i = 0; i < devices.size(); ++i) {
     if (lower(devices[i].name).find(want) != std::string::npos) return i;
   }
-  throw VulkanError("no Vulkan device name contains '" + selector + "'; devices: " + listing());
+  throw DeviceNotFound("no Vulkan device name contains '" + selector + "'; devices: " + listing());
 }
 
 std::string DeviceInfo::api_string() const { return version_string(api_version); }
@@ -89,7 +93,12 @@ void Context::query_device() {
   std::vector<VkExtensionProperties> exts(ext_count);
   check(vkEnumerateDeviceExtensionProperties(physical_, nullptr, &ext_count, exts.data()),
         "vkEnumerateDeviceExtensionProperties");
-  const bool has_coopmat_ext = has_extension(exts, VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME);
+  const bool device_has_coopmat = has_extension(exts, VK_KHR_COOPERATIVE_MATRIX_EXTENSION_NAME);
+  // An old validation layer would reject the extension's structures and SPIR-V: this context
+  // leaves it alone (no query, not enabled) and a context without the layer runs coopmat.
+  info_.coopmat_hidden_by_layer = device_has_coopmat && messenger_ != VK_NULL_HANDLE && !layer_knows_coopmat_;
+  const bool has_coopmat_ext = device_has_coopmat && !info_.coopmat_hidden_by_layer;
+  memory_budget_ = has_extension(exts, VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
 
   VkPhysicalDeviceSubgroupProperties subgroup{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
   VkPhysicalDeviceDriverProperties driver{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES};
@@ -171,7 +180,10 @@ void Context::query_device() {
   if (!found) throw VulkanError("Vulkan device '" + info_.name + "' has no compute queue");
 
   // The cooperative-matrix path's requirements, first missing one named.
-  if (!has_coopmat_ext) {
+  if (info_.coopmat_hidden_by_layer) {
+    info_.coopmat_reason = "VK_LAYER_KHRONOS_validation " + layer_version_ + " predates SPV_KHR_cooperative_matrix "
+                           "(needs " + version_string(kValidationLayerCoopmatVersion) + "): coopmat runs without it";
+  } else if (!has_coopmat_ext) {
     info_.coopmat_reason = "device has no VK_KHR_cooperative_matrix";
   } else if (!fcm.cooperativeMatrix) {
     info_.coopmat_reason = "VK_KHR_cooperative_matrix listed but its cooperativeMatrix feature is off";

@@ -4,7 +4,24 @@
 #include <cstring>
 #include <utility>
 
+#include "backends/backend.h"
+#include "core/memory.h"
+
 namespace sdpa::vulkan {
+
+namespace {
+
+// A device that is out of memory cannot run the case: a skip with the figures, not an error.
+void check_allocation(VkResult result, const char* call, const Context& ctx, std::size_t bytes) {
+  if (result == VK_ERROR_OUT_OF_DEVICE_MEMORY) {
+    throw Unsupported("out of device memory (needs " + format_bytes(static_cast<double>(bytes)) + ", free " +
+                      format_bytes(static_cast<double>(ctx.device_local_free_bytes())) + "): " + call + " on " +
+                      ctx.info().name);
+  }
+  check(result, call);
+}
+
+}  // namespace
 
 Buffer::Buffer(const Context& ctx, std::size_t bytes, VkBufferUsageFlags usage, MemoryKind kind)
     : device_(ctx.device()) {
@@ -13,7 +30,7 @@ Buffer::Buffer(const Context& ctx, std::size_t bytes, VkBufferUsageFlags usage, 
   info.size = bytes_;
   info.usage = usage;
   info.sharingMode = VK_SHARING_MODE_EXCLUSIVE;
-  check(vkCreateBuffer(device_, &info, nullptr, &buffer_), "vkCreateBuffer");
+  check_allocation(vkCreateBuffer(device_, &info, nullptr, &buffer_), "vkCreateBuffer", ctx, bytes_);
 
   VkMemoryRequirements req;
   vkGetBufferMemoryRequirements(device_, buffer_, &req);
@@ -40,7 +57,7 @@ Buffer::Buffer(const Context& ctx, std::size_t bytes, VkBufferUsageFlags usage, 
   alloc.allocationSize = req.size;
   try {
     alloc.memoryTypeIndex = ctx.memory_type(req.memoryTypeBits, required, preferred, &flags);
-    check(vkAllocateMemory(device_, &alloc, nullptr, &memory_), "vkAllocateMemory");
+    check_allocation(vkAllocateMemory(device_, &alloc, nullptr, &memory_), "vkAllocateMemory", ctx, bytes_);
     check(vkBindBufferMemory(device_, buffer_, memory_, 0), "vkBindBufferMemory");
     const bool host_visible = (flags & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT) != 0;
     coherent_ = (flags & VK_MEMORY_PROPERTY_HOST_COHERENT_BIT) != 0;
@@ -100,6 +117,12 @@ void Buffer::read(void* dst, std::size_t bytes) const {
     check(vkInvalidateMappedMemoryRanges(device_, 1, &range), "vkInvalidateMappedMemoryRanges");
   }
   std::memcpy(dst, mapped_, bytes);
+}
+
+uint64_t cache_flush_bytes(VkPhysicalDeviceType type, uint64_t device_local_bytes) {
+  if (type == VK_PHYSICAL_DEVICE_TYPE_CPU) return 0;
+  constexpr uint64_t kLargestLastLevelCache = uint64_t{256} << 20;
+  return std::min(2 * kLargestLastLevelCache, device_local_bytes / 8) / 4 * 4;  // vkCmdFillBuffer: multiple of 4
 }
 
 std::size_t upload(const Context& ctx, Buffer& dst, const void* src, std::size_t bytes) {

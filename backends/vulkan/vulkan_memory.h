@@ -47,6 +47,12 @@ class Buffer {
   bool coherent_ = true;
 };
 
+// The buffer a cold measurement writes before each sample to evict a GPU's caches: twice 256 MiB,
+// the largest last-level cache of any GPU we know of (AMD MI300X's Infinity Cache; NVIDIA's L2
+// is at most 126 MB on B200, 50 MB on H100), as Vulkan has no query for it; at most an eighth of
+// the device-local heap. 0 on a CPU device, whose caches the harness flushes itself.
+uint64_t cache_flush_bytes(VkPhysicalDeviceType type, uint64_t device_local_bytes);
+
 // Copies host data into a device buffer: a plain write when it is mapped, else through a
 // staging buffer and a transfer. Returns the staging bytes it had to allocate (0 if none).
 std::size_t upload(const Context& ctx, Buffer& dst, const void* src, std::size_t bytes);

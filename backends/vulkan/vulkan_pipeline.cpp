@@ -7,8 +7,11 @@
 
 #include "spirv_flash_scalar_16bit.h"
 #include "spirv_flash_scalar_f32.h"
+#include "spirv_gemm_scalar_f16.h"
+#include "spirv_gemm_scalar_f32.h"
 #ifdef SDPA_VULKAN_COOPMAT_SHADER
 #include "spirv_flash_coopmat_f16.h"
+#include "spirv_gemm_coopmat_f16.h"
 #endif
 
 namespace sdpa::vulkan {
@@ -18,6 +21,9 @@ std::string to_string(Shader shader) {
     case Shader::scalar_f32: return "flash_scalar_f32";
     case Shader::scalar_16bit: return "flash_scalar_16bit";
     case Shader::coopmat_f16: return "flash_coopmat_f16";
+    case Shader::gemm_scalar_f32: return "gemm_scalar_f32";
+    case Shader::gemm_scalar_f16: return "gemm_scalar_f16";
+    case Shader::gemm_coopmat_f16: return "gemm_coopmat_f16";
   }
   return "?";
 }
@@ -32,13 +38,23 @@ std::span<const uint32_t> spirv(Shader shader) {
 #else
       return {};
 #endif
+    case Shader::gemm_scalar_f32: return spirv_gemm_scalar_f32;
+    case Shader::gemm_scalar_f16: return spirv_gemm_scalar_f16;
+    case Shader::gemm_coopmat_f16:
+#ifdef SDPA_VULKAN_COOPMAT_SHADER
+      return spirv_gemm_coopmat_f16;
+#else
+      return {};
+#endif
   }
   return {};
 }
 
 std::string missing_shader_reason(Shader shader) {
 #ifdef SDPA_VULKAN_COOPMAT_MISSING
-  if (shader == Shader::coopmat_f16) return std::string("coopmat shader not compiled: ") + SDPA_VULKAN_COOPMAT_MISSING;
+  if (shader == Shader::coopmat_f16 || shader == Shader::gemm_coopmat_f16) {
+    return std::string("coopmat shader not compiled: ") + SDPA_VULKAN_COOPMAT_MISSING;
+  }
 #endif
   return to_string(shader) + " is compiled in";
 }

@@ -28,10 +28,12 @@ struct PushConstants {
 };
 static_assert(sizeof(PushConstants) == 32);
 
-enum class Shader { scalar_f32, scalar_16bit, coopmat_f16 };
+// The attention shaders, then the calibration GEMMs (gemm_*: bindings 0 A, 1 B, 2 C; the push
+// constants hold n alone).
+enum class Shader { scalar_f32, scalar_16bit, coopmat_f16, gemm_scalar_f32, gemm_scalar_f16, gemm_coopmat_f16 };
 std::string to_string(Shader shader);
 
-// The embedded module; empty for a shader this build could not compile (the coopmat one
+// The embedded module; empty for a shader this build could not compile (the coopmat ones
 // without a GL_KHR_cooperative_matrix compiler).
 std::span<const uint32_t> spirv(Shader shader);
 // Why spirv(shader) is empty.

@@ -4,6 +4,7 @@
 // VK_KHR_cooperative_matrix.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -11,6 +12,8 @@
 
 #include "backends/vulkan/vulkan_backend.h"
 #include "backends/vulkan/vulkan_context.h"
+#include "backends/vulkan/vulkan_gemm.h"
+#include "backends/vulkan/vulkan_memory.h"
 #include "harness/accuracy.h"
 #include "harness/inputs.h"
 #include "reference/reference.h"
@@ -215,6 +218,169 @@ TEST(VulkanDeviceChoice, ByIndexOrNameElseAnErrorListingDevices) {
   }
   EXPECT_THROW(vulkan::choose_device(devices, "2"), vulkan::VulkanError);
   EXPECT_THROW(vulkan::choose_device({}, ""), vulkan::VulkanError);
+}
+
+// Every backend of one GPU gets the same calibrations, one per dtype, labelled as this
+// project's own kernels, and measured once per process; a CPU device (lavapipe) gets none.
+TEST(VulkanCalibration, ScalarGemmsInF32AndF16ForTheDeviceClass) {
+  auto backend = make(VulkanPath::automatic);
+  REQUIRE_DEVICE(backend);
+  const int errors_before = vulkan::validation_error_count();
+  const std::vector<Calibration> cal = backend->calibrate();
+  EXPECT_EQ(vulkan::validation_error_count(), errors_before);
+  if (backend->context().at("device_type") == "CPU") {
+    EXPECT_TRUE(cal.empty()) << "a CPU device's GEMM is no peak of the machine";
+    return;
+  }
+  ASSERT_EQ(cal.size(), 2u);
+  EXPECT_EQ(cal[0].dtype, DType::f32);
+  EXPECT_EQ(cal[1].dtype, DType::f16);
+  for (const Calibration& c : cal) {
+    EXPECT_EQ(c.device_class, backend->device_class());
+    EXPECT_FALSE(c.from_library) << c.what;
+    EXPECT_TRUE(std::isfinite(c.tflops) && c.tflops > 0) << c.what << ": " << c.tflops;
+  }
+  const bool coopmat = backend->context().at("coopmat").rfind("yes", 0) == 0 &&
+                       backend->context().at("coopmat_shader") == "compiled";
+  EXPECT_NE(cal[1].what.find(coopmat ? "cooperative-matrix" : "scalar"), std::string::npos) << cal[1].what;
+  auto scalar = make(VulkanPath::scalar);
+  const std::vector<Calibration> again = scalar->calibrate();
+  ASSERT_EQ(again.size(), cal.size());
+  EXPECT_EQ(again[0].tflops, cal[0].tflops);  // the same measurement, not a second one
+}
+
+// The GEMM shaders run everywhere (lavapipe included) and pass their own result check.
+TEST(VulkanCalibration, GemmOfEachShaderComputesTheProduct) {
+  auto backend = make(VulkanPath::scalar);
+  REQUIRE_DEVICE(backend);
+  auto ctx = vulkan::acquire_context("");
+  const int errors_before = vulkan::validation_error_count();
+  for (vulkan::Shader shader : {vulkan::Shader::gemm_scalar_f32, vulkan::Shader::gemm_scalar_f16}) {
+    const double seconds = vulkan::time_gemm(*ctx, shader, 128, 2);
+    EXPECT_GT(seconds, 0.0) << vulkan::to_string(shader);
+  }
+  if (ctx->info().coopmat && !vulkan::spirv(vulkan::Shader::gemm_coopmat_f16).empty()) {
+    EXPECT_GT(vulkan::time_gemm(*ctx, vulkan::Shader::gemm_coopmat_f16, 128, 2), 0.0);
+  }
+  EXPECT_EQ(vulkan::validation_error_count(), errors_before);
+}
+
+TEST(VulkanColdCaches, FlushSizeCoversTheLargestGpuCacheAndSkipsCpuDevices) {
+  EXPECT_EQ(vulkan::cache_flush_bytes(VK_PHYSICAL_DEVICE_TYPE_CPU, uint64_t{64} << 30), 0u);
+  EXPECT_EQ(vulkan::cache_flush_bytes(VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU, uint64_t{141} << 30), uint64_t{512} << 20);
+  EXPECT_EQ(vulkan::cache_flush_bytes(VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU, uint64_t{1} << 30), uint64_t{128} << 20);
+}
+
+TEST(VulkanColdCaches, FlushBetweenRunsLeavesTheCaseIntact) {
+  auto backend = make(VulkanPath::automatic);
+  REQUIRE_DEVICE(backend);
+  const Problem p = parse_problem("b=1,hq=2,sq=40,d=32,dtype=f16");
+  const Inputs inputs = generate_inputs(p);
+  backend->prepare(p, inputs);
+  backend->run();
+  backend->sync();
+  const std::vector<double> first = backend->output();
+  backend->flush_device_caches();
+  backend->run();
+  backend->sync();
+  EXPECT_EQ(backend->output(), first);
+  backend->release();
+}
+
+TEST(VulkanErrors, ALostDeviceSaysTheProcessMustRestart) {
+  try {
+    vulkan::check(VK_ERROR_DEVICE_LOST, "vkQueueSubmit");
+    FAIL() << "no exception";
+  } catch (const vulkan::VulkanError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("VK_ERROR_DEVICE_LOST"), std::string::npos) << what;
+    EXPECT_NE(what.find("restarted"), std::string::npos) << what;
+  }
+}
+
+// release() frees the case: nothing of it can be read afterwards, and a new case prepares.
+TEST(VulkanLifecycle, ReleaseFreesTheCase) {
+  auto backend = make(VulkanPath::scalar);
+  REQUIRE_DEVICE(backend);
+  const Problem p = parse_problem("b=1,hq=1,sq=8,d=16");
+  const Inputs inputs = generate_inputs(p);
+  backend->prepare(p, inputs);
+  backend->run();
+  backend->sync();
+  EXPECT_FALSE(backend->case_notes().empty());
+  backend->release();
+  EXPECT_TRUE(backend->case_notes().empty());
+  EXPECT_THROW(backend->output(), std::logic_error);
+  EXPECT_THROW(backend->run(), std::logic_error);
+  backend->release();  // twice is harmless
+  const AccuracyReport r = run_and_check(*backend, p, p);
+  EXPECT_TRUE(r.pass()) << r.summary();
+}
+
+TEST(VulkanValidationLayer, KnowsCoopmatFrom1_3_261) {
+  EXPECT_FALSE(vulkan::validation_layer_knows_coopmat(VK_MAKE_API_VERSION(0, 1, 3, 239)));  // Debian 12
+  EXPECT_FALSE(vulkan::validation_layer_knows_coopmat(VK_MAKE_API_VERSION(0, 1, 3, 260)));
+  EXPECT_TRUE(vulkan::validation_layer_knows_coopmat(VK_MAKE_API_VERSION(0, 1, 3, 261)));
+  EXPECT_TRUE(vulkan::validation_layer_knows_coopmat(VK_MAKE_API_VERSION(0, 1, 4, 0)));
+}
+
+// The layer's version is read and recorded; an old layer hides coopmat from the validated
+// context only where the device has the extension (then coopmat runs on a plain context).
+TEST(VulkanValidationLayer, VersionIsRecordedAndDecidesWhereCoopmatRuns) {
+  auto backend = make(VulkanPath::coopmat);
+  REQUIRE_DEVICE(backend);
+  const auto ctx = backend->context();
+  ASSERT_EQ(ctx.at("validation"), "on");
+  const std::string version = ctx.at("validation_layer_version");
+  EXPECT_NE(backend->describe().find("layer " + version), std::string::npos) << backend->describe();
+  auto context = vulkan::acquire_context("");
+  EXPECT_EQ(context->validation_layer_version(), version);
+  if (context->coopmat_needs_plain_context()) {
+    EXPECT_NE(ctx.at("validation_coopmat").find("predates"), std::string::npos);
+    auto plain = vulkan::acquire_context("", /*validate=*/false);
+    EXPECT_FALSE(plain->validation());
+    EXPECT_FALSE(plain->coopmat_needs_plain_context());
+  } else {
+    EXPECT_EQ(ctx.count("validation_coopmat"), 0u);
+  }
+}
+
+TEST(VulkanDeviceChoice, WarnsWhenTheDefaultFallsBackToTheCpuBesideAnNvidiaDriver) {
+  const std::string warning =
+      vulkan::cpu_fallback_warning(VK_PHYSICAL_DEVICE_TYPE_CPU, "llvmpipe (LLVM 15.0.6, 256 bits)",
+                                   /*selector_given=*/false, /*nvidia_present=*/true);
+  EXPECT_NE(warning.find("llvmpipe"), std::string::npos) << warning;
+  EXPECT_NE(warning.find("NVIDIA_DRIVER_CAPABILITIES"), std::string::npos) << warning;
+  EXPECT_NE(warning.find("nvidia_icd.json"), std::string::npos) << warning;
+  // No warning: no NVIDIA driver, the user chose the CPU device, or a GPU was found.
+  EXPECT_EQ(vulkan::cpu_fallback_warning(VK_PHYSICAL_DEVICE_TYPE_CPU, "llvmpipe", false, false), "");
+  EXPECT_EQ(vulkan::cpu_fallback_warning(VK_PHYSICAL_DEVICE_TYPE_CPU, "llvmpipe", true, true), "");
+  EXPECT_EQ(vulkan::cpu_fallback_warning(VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU, "NVIDIA H100", false, true), "");
+}
+
+TEST(VulkanDeviceChoice, TheWarningReachesDescribeAndContextOnThisMachine) {
+  auto backend = make(VulkanPath::automatic);
+  REQUIRE_DEVICE(backend);
+  const bool cpu = backend->context().at("device_type") == "CPU";
+  const bool expect_warning = cpu && vulkan::nvidia_driver_present() && std::getenv(vulkan::kDeviceEnv) == nullptr;
+  EXPECT_EQ(backend->context().count("warning"), expect_warning ? 1u : 0u);
+  EXPECT_EQ(backend->describe().find("WARNING") != std::string::npos, expect_warning) << backend->describe();
+}
+
+TEST(VulkanDeviceChoice, ANamedDeviceThatDoesNotExistIsASpecError) {
+  REQUIRE_DEVICE(make(VulkanPath::automatic));
+  BackendOptions options;
+  options.vulkan_device = "no-such-gpu-xyz";
+  try {
+    VulkanBackend backend(VulkanPath::automatic, options);
+    FAIL() << "a device name that matches nothing must not fall back to another device";
+  } catch (const SpecError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("--vulkan-device no-such-gpu-xyz"), std::string::npos) << what;
+    EXPECT_NE(what.find("devices: 0: "), std::string::npos) << what;  // lists what there is
+  }
+  options.vulkan_device = "99";
+  EXPECT_THROW(VulkanBackend(VulkanPath::scalar, options), SpecError);
 }
 
 }  // namespace

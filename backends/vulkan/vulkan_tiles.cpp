@@ -47,6 +47,11 @@ bool choose_out_tile(ScalarTiles& t, int64_t dv) {
 
 }  // namespace
 
+uint32_t usable_shared_bytes(const TileLimits& limits) {
+  const uint32_t limit = std::min(limits.shared_bytes, kSharedBudgetBytes);
+  return limit > kSharedHeadroomBytes ? limit - kSharedHeadroomBytes : 0;
+}
+
 uint32_t scalar_shared_bytes(uint32_t br, uint32_t bc, int64_t d, int64_t dv) {
   const uint32_t d4 = ceil_div(d, 4), dv4 = ceil_div(dv, 4);
   const uint32_t q = br * (d4 + 1) * 16;
@@ -68,7 +73,7 @@ std::optional<ScalarTiles> choose_scalar_tiles(int64_t d, int64_t dv, int64_t sq
   const uint32_t min_br = std::max(1u, wg / limits.subgroup_size);
   // Query tiles much taller than sq would leave most rows idle (decode: sq = 1).
   const uint32_t max_br = std::max(next_pow2(sq), min_br);
-  const uint32_t shared_limit = std::min(limits.shared_bytes, kSharedBudgetBytes);
+  const uint32_t shared_limit = usable_shared_bytes(limits);
   uint32_t smallest_shared = UINT32_MAX;
   for (uint32_t br = 64; br >= 1; br >>= 1) {
     if (br < min_br || br > max_br) continue;
@@ -119,7 +124,7 @@ std::optional<CoopmatTiles> choose_coopmat_tiles(int64_t d, int64_t dv, int64_t 
     }
     return std::nullopt;
   }
-  const uint32_t shared_limit = std::min(limits.shared_bytes, kSharedBudgetBytes);
+  const uint32_t shared_limit = usable_shared_bytes(limits);
   const uint32_t max_br = std::max(next_pow2(sq), ms);
   uint32_t smallest_shared = UINT32_MAX;
   for (uint32_t nsg = 4; nsg >= 1; nsg >>= 1) {

@@ -19,6 +19,15 @@ struct TileLimits {
 // Shared memory we allow a workgroup even where the device offers more: 48 KiB is what
 // NVIDIA gives a Vulkan workgroup without opting in, and more would cut occupancy anyway.
 inline constexpr uint32_t kSharedBudgetBytes = 48 * 1024;
+// Kept free below the smaller of the device limit and the budget. The limit is inclusive, but a
+// shader compiler may place variables of its own in shared memory (spills, reduction scratch,
+// staging for cooperative-matrix loads) and count them against the same limit, so a tile that
+// fills it exactly can fail pipeline creation on a driver that does; 1 KiB is what CUDA reserves
+// per block for the same reason.
+inline constexpr uint32_t kSharedHeadroomBytes = 1024;
+
+// The shared memory a tile may declare under `limits`: min(device, budget) − headroom.
+uint32_t usable_shared_bytes(const TileLimits& limits);
 
 // Scalar path. S = Q·Kᵀ: each thread computes tm × tn scores; O: om rows × on vec4 columns.
 struct ScalarTiles {

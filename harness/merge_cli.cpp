@@ -1,0 +1,75 @@
+#include "harness/merge_cli.h"
+
+#include <CLI/CLI.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+
+#include "core/problem.h"
+#include "harness/results.h"
+
+namespace sdpa {
+
+namespace {
+
+nlohmann::json read_json(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw SpecError(path + ": cannot read the results file");
+  nlohmann::json doc = nlohmann::json::parse(in, nullptr, false);
+  if (doc.is_discarded()) throw SpecError(path + ": not JSON (truncated or not a results file)");
+  return doc;
+}
+
+}  // namespace
+
+int cmd_merge(const MergeCommand& command) {
+  try {
+    if (std::filesystem::exists(command.out) && !command.force) {
+      throw SpecError(command.out + " exists: give another --out, or --force to replace it");
+    }
+    std::vector<MergeInput> inputs;
+    for (const std::string& f : command.files) inputs.push_back({f, read_json(f)});
+    const MergeResult merged = merge_results(inputs, command.options);
+    for (const std::string& w : merged.warnings) std::cerr << "warning: " << w << "\n";
+    write_file_atomically(command.out, merged.doc.dump(1));
+    std::cerr << "merged " << command.files.size() << " file(s), " << merged.cases << " cases";
+    if (merged.doc["context"].contains("merged_shards")) {
+      std::cerr << " (shards: " << merged.doc["context"]["merged_shards"].get<std::string>() << ")";
+    }
+    std::cerr << " into " << command.out << "\n";
+    return 0;
+  } catch (const std::invalid_argument& e) {  // SpecError: a refusal or bad input
+    std::cerr << "error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {  // the file system
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+void add_merge_command(CLI::App& app) {
+  auto command = std::make_shared<MergeCommand>();
+  auto* merge = app.add_subcommand("merge", "Join the shard files of one machine class into one results file");
+  merge->add_option("files", command->files, "Results files (shards of one run)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  merge->add_option("--out,-o", command->out, "The merged results file (written atomically)")->required();
+  merge->add_flag("--allow-mixed", command->options.allow_mixed,
+                  "Merge files of different machine classes, commits, suites or shard counts; a case in several "
+                  "files keeps the first file's entry");
+  merge->add_flag("--allow-missing", command->options.allow_missing,
+                  "Write the merge even when shards or cases are absent (recorded in the context)");
+  merge->add_flag("--force", command->force, "Replace an existing --out");
+  // Runs after CLI11 has checked the options (help and usage errors never get here).
+  merge->callback([command] {
+    const int code = cmd_merge(*command);
+    std::cout.flush();
+    std::cerr.flush();
+    std::exit(code);
+  });
+}
+
+}  // namespace sdpa

@@ -1,0 +1,31 @@
+// `sdpa-bench merge FILES... --out M.json [--allow-mixed] [--allow-missing] [--force]`, added to
+// the CLI by one call in main.cpp.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "harness/merge.h"
+
+namespace CLI {
+class App;
+}
+
+namespace sdpa {
+
+struct MergeCommand {
+  std::vector<std::string> files;
+  std::string out;
+  bool force = false;  // replace an existing --out
+  MergeOptions options;
+};
+
+// Reads the files, merges them and writes --out atomically; prints what the allow options let
+// through on stderr. Returns the exit code: 0 merged, 1 an I/O failure, 2 refused or bad input.
+int cmd_merge(const MergeCommand& command);
+
+// Registers the `merge` subcommand. It runs from its own callback and ends the process with
+// cmd_merge's exit code, so main.cpp needs this one call before app.parse() and no dispatch.
+void add_merge_command(CLI::App& app);
+
+}  // namespace sdpa
