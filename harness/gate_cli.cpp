@@ -1,11 +1,14 @@
 #include "harness/gate_cli.h"
 
+#include <CLI/CLI.hpp>
+
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <memory>
 #include <system_error>
-#include <vector>
 
 #include "core/problem.h"
 #include "harness/results_file.h"
@@ -15,13 +18,6 @@ namespace sdpa {
 namespace fs = std::filesystem;
 
 namespace {
-
-struct GateArgs {
-  std::vector<std::string> files;
-  GateOptions options;
-  bool markdown = false, no_perf = false, update = false, force = false, print_class = false;
-  std::string baselines = "results/baselines";
-};
 
 std::string fmt(const char* format, double v) {
   char buf[64];
@@ -75,7 +71,7 @@ void print_table(std::ostream& out, const std::vector<std::vector<std::string>>&
   for (const auto& r : rows) line(r);
 }
 
-int run_gate_command(const GateArgs& a) {
+int gate_command(const GateCommand& a) {
   if (a.update) {
     if (a.files.size() != 1) throw SpecError("gate --update: give exactly one results file (CURRENT)");
     const std::string path = update_baseline(a.files[0], a.baselines, a.force);
@@ -159,8 +155,20 @@ std::string update_baseline(const std::string& current, const std::string& dir, 
   return target.string();
 }
 
-void add_gate_command(CLI::App& app, std::function<int()>& action) {
-  auto args = std::make_shared<GateArgs>();
+int cmd_gate(const GateCommand& command) {
+  try {
+    return gate_command(command);
+  } catch (const std::invalid_argument& e) {  // SpecError: unreadable or foreign input, a bad option, a refusal
+    std::cerr << "error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {  // the file system
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+void add_gate_command(CLI::App& app) {
+  auto args = std::make_shared<GateCommand>();
   auto* cmd = app.add_subcommand(
       "gate", "CI regression gate: exit 1 on a failing, vanished or newly skipped case or a significant slowdown");
   cmd->add_option("files", args->files, "BASELINE CURRENT (one file with --update or --print-class)")
@@ -178,7 +186,13 @@ void add_gate_command(CLI::App& app, std::function<int()>& action) {
       ->needs(update);
   cmd->add_option("--baselines", args->baselines, "Baselines folder for --update (default results/baselines)");
   cmd->add_flag("--print-class", args->print_class, "Print the machine class of a results file")->excludes(update);
-  cmd->callback([args, &action] { action = [args] { return run_gate_command(*args); }; });
+  // Runs after CLI11 has checked the options (help and usage errors never get here).
+  cmd->callback([args] {
+    const int code = cmd_gate(*args);
+    std::cout.flush();
+    std::cerr.flush();
+    std::exit(code);
+  });
 }
 
 }  // namespace sdpa

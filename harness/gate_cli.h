@@ -8,19 +8,35 @@
 // option, a baseline that exists without --force).
 #pragma once
 
-#include <functional>
 #include <ostream>
 #include <string>
-
-#include <CLI/CLI.hpp>
+#include <vector>
 
 #include "harness/gate.h"
 
+namespace CLI {
+class App;
+}
+
 namespace sdpa {
 
-// Adds the `gate` subcommand to `app`. When the command line selects it, parsing sets `action`
-// to the command, which main runs in its error-handling block (SpecError: exit 2).
-void add_gate_command(CLI::App& app, std::function<int()>& action);
+struct GateCommand {
+  std::vector<std::string> files;  // BASELINE CURRENT, or CURRENT alone with --update / --print-class
+  GateOptions options;
+  bool markdown = false;
+  bool no_perf = false;      // statuses and case coverage only
+  bool update = false;       // record files[0] as the baseline of its machine class
+  bool force = false;        // with update: replace a baseline, or record a noisy run
+  bool print_class = false;  // print the machine class of files[0]
+  std::string baselines = "results/baselines";
+};
+
+// Runs the command and returns its exit code; errors are printed on stderr ("error: ...").
+int cmd_gate(const GateCommand& command);
+
+// Registers the `gate` subcommand. Like `merge`, it runs from its own callback and ends the
+// process with cmd_gate's exit code, so main.cpp needs this one call before app.parse().
+void add_gate_command(CLI::App& app);
 
 // The per-case table (Markdown, or aligned text), the normalisation notes, the cases that fail
 // the gate with the reason, and the verdict line last.
