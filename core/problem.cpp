@@ -178,9 +178,34 @@ double Problem::io_bytes() const {
 // and folding log2(e) = 1.44 into the scale for exp2. Beyond this limit an f32 logit overflows
 // to inf, and the row is NaN (inf − inf) in the kernel while the fp64 reference is finite, or
 // NaN in both when the scale also overflows double (scale=1e308).
-double max_scale(int64_t d) {
+double max_scale(int64_t d) { return max_scale(d, kMaxInputMagnitude); }
+
+double max_scale(int64_t d, double max_input) {
   return static_cast<double>(std::numeric_limits<float>::max()) /
-         (4.0 * static_cast<double>(std::max<int64_t>(d, 1)) * kMaxInputMagnitude * kMaxInputMagnitude);
+         (4.0 * static_cast<double>(std::max<int64_t>(d, 1)) * max_input * max_input);
+}
+
+double InputDist::max_abs() const {
+  // 1.01: rounding to the dtype may push a value up by less than one bf16 ulp (2^-8).
+  switch (kind) {
+    case Kind::normal: return sigma <= 1 ? kMaxInputMagnitude : 1.01 * kMaxInputMagnitude * sigma;
+    case Kind::uniform: return kMaxInputMagnitude;
+    case Kind::outliers: return magnitude <= 1 ? kMaxInputMagnitude : 1.01 * kMaxInputMagnitude * magnitude;
+    case Kind::shift: return 1.01 * (kMaxInputMagnitude + std::abs(mu));
+  }
+  return kMaxInputMagnitude;
+}
+
+std::string InputDist::to_string() const {
+  std::ostringstream out;
+  out.precision(17);
+  switch (kind) {
+    case Kind::normal: out << "normal"; if (sigma != 1) out << ":" << sigma; break;
+    case Kind::uniform: out << "uniform"; break;
+    case Kind::outliers: out << "outliers:" << channels << ":" << magnitude; break;
+    case Kind::shift: out << "shift:" << mu; break;
+  }
+  return out.str();
 }
 
 std::string Problem::to_string() const {
@@ -203,6 +228,8 @@ std::string Problem::to_string() const {
     out << "default";
   }
   out << ",seed=" << seed;
+  // Only when not N(0,1): the spec lines of every earlier results file and baseline stay as they were.
+  if (!dist.is_default()) out << ",dist=" << dist.to_string();
   return out.str();
 }
 
@@ -259,11 +286,43 @@ std::string_view trim(std::string_view s) {
   throw SpecError("problem spec: empty item " + where + " (" + hint + ")");
 }
 
+bool parse_number(std::string_view text, double& out) {
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc() && end == text.data() + text.size() && std::isfinite(out);
+}
+
+void parse_dist(Problem& p, std::string_view value) {
+  const std::string rule =
+      "must be normal, normal:SIGMA (0 < SIGMA <= 1e4), uniform, outliers:C:M (channels 1 <= C <= d of Q and K "
+      "scaled by 0 < M <= 1e4) or shift:MU (|MU| <= 1e4, added to Q and K)";
+  const std::vector<std::string_view> parts = split(value, ':');
+  InputDist& d = p.dist;
+  const std::string_view kind = parts.empty() ? value : parts[0];
+  bool ok = false;
+  if (kind == "normal" && parts.size() <= 2) {
+    d.kind = InputDist::Kind::normal;
+    ok = parts.size() == 1 || (parse_number(parts[1], d.sigma) && d.sigma > 0 && d.sigma <= 1e4);
+  } else if (kind == "uniform" && parts.size() == 1) {
+    d.kind = InputDist::Kind::uniform;
+    ok = true;
+  } else if (kind == "outliers" && parts.size() == 3) {
+    d.kind = InputDist::Kind::outliers;
+    double c = 0;
+    ok = parse_number(parts[1], c) && c >= 1 && c <= static_cast<double>(p.d) && c == std::floor(c) &&
+         parse_number(parts[2], d.magnitude) && d.magnitude > 0 && d.magnitude <= 1e4;
+    d.channels = static_cast<int64_t>(c);
+  } else if (kind == "shift" && parts.size() == 2) {
+    d.kind = InputDist::Kind::shift;
+    ok = parse_number(parts[1], d.mu) && std::abs(d.mu) <= 1e4;
+  }
+  if (!ok) fail("dist", value, rule);
+}
+
 void parse_scale(Problem& p, std::string_view value) {
   if (value == "default") return;
   double s = 0;
   auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), s);
-  const double lo = std::numeric_limits<float>::min(), hi = max_scale(p.d);
+  const double lo = std::numeric_limits<float>::min(), hi = max_scale(p.d, p.dist.max_abs());
   if (ec != std::errc() || end != value.data() + value.size() || !(s >= lo && s <= hi)) {
     // Below 2^-126 the scale is no longer a normal f32, which is what every kernel multiplies by.
     char rule[256];
@@ -271,7 +330,7 @@ void parse_scale(Problem& p, std::string_view value) {
                   "must be 'default' (1/sqrt(d)) or a number from 2^-126 to %.3g for d=%lld: kernels compute "
                   "logits in f32, and 4*scale*d*%.3f^2 (four times the largest |logit|) must stay below its "
                   "maximum %.3g",
-                  hi, static_cast<long long>(p.d), kMaxInputMagnitude,
+                  hi, static_cast<long long>(p.d), p.dist.max_abs(),
                   static_cast<double>(std::numeric_limits<float>::max()));
     fail("scale", value, rule);
   }
@@ -321,10 +380,10 @@ Problem parse_problem(std::string_view spec) {
     return it == seen.end() ? nullptr : &it->second;
   };
   static const std::vector<std::string_view> known = {"b",  "h",    "hq",   "hkv",   "sq",  "skv",
-                                                      "d",  "dv",   "dtype", "mask", "scale", "seed"};
+                                                      "d",  "dv",   "dtype", "mask", "scale", "seed", "dist"};
   for (const auto& [key, value] : seen) {
     if (std::find(known.begin(), known.end(), key) == known.end()) {
-      fail(key, value, "unknown key; known keys: b,h,hq,hkv,sq,skv,d,dv,dtype,mask,scale,seed");
+      fail(key, value, "unknown key; known keys: b,h,hq,hkv,sq,skv,d,dv,dtype,mask,scale,seed,dist");
     }
   }
 
@@ -369,6 +428,7 @@ Problem parse_problem(std::string_view spec) {
     else fail("mask", m, "must be none, causal, causal_br or kvlen:L1/L2/...");
   }
 
+  if (auto v = get("dist")) parse_dist(p, *v);  // before scale: the scale limit depends on it
   if (auto v = get("scale")) parse_scale(p, *v);
   if (auto v = get("seed")) {
     auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), p.seed);

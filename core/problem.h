@@ -41,6 +41,25 @@ inline constexpr int64_t kMaxScorePairs = int64_t{1} << 50;
 // input distribution must raise it if its values can be larger.
 inline constexpr double kMaxInputMagnitude = 6.125;
 
+// The distribution the inputs are drawn from (DESIGN's `dist` key). Every kind starts from the
+// same counter-based N(0,1) draws, so a problem differs from its `normal` twin only by the
+// transform: normal:σ scales Q, K and V by σ; uniform draws U(−√3, √3) (unit variance);
+// outliers:c:m scales channels 0..c−1 of Q and K by m (the "massive activation" channels of
+// real LLMs); shift:μ adds μ to Q and K (a common mean, as un-normalised activations have).
+struct InputDist {
+  enum class Kind { normal, uniform, outliers, shift };
+  Kind kind = Kind::normal;
+  double sigma = 1;      // normal:σ
+  int64_t channels = 0;  // outliers:c:m
+  double magnitude = 1;  // outliers:c:m
+  double mu = 0;         // shift:μ
+  bool is_default() const { return kind == Kind::normal && sigma == 1; }
+  // The largest |x| an input can have (the scale limit rests on it); never below the N(0,1) one.
+  double max_abs() const;
+  std::string to_string() const;  // "normal", "normal:0.5", "outliers:4:20", ...
+  bool operator==(const InputDist&) const = default;
+};
+
 struct Problem {
   int64_t b = 1;
   int64_t hq = 1;
@@ -54,6 +73,7 @@ struct Problem {
   std::vector<int64_t> kvlen;          // valid keys per batch item, mask=kvlen only
   std::optional<double> scale_value;   // nullopt: the default 1/sqrt(d)
   uint64_t seed = 1;
+  InputDist dist;  // printed in the spec line only when not the default N(0,1)
 
   double scale() const;
 
@@ -90,6 +110,8 @@ struct Problem {
 // The largest scale for which every logit is finite in f32, the compute type of the logits in
 // every backend (16-bit dtypes included): see the derivation in problem.cpp.
 double max_scale(int64_t d);
+// The same for inputs bounded by `max_input` instead of kMaxInputMagnitude.
+double max_scale(int64_t d, double max_input);
 
 // "a, b, c": for messages that list what is known.
 std::string join(const std::vector<std::string>& items, std::string_view sep);

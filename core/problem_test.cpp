@@ -174,3 +174,28 @@ TEST(ProblemSpec, SeedTakesTheWholeUint64Range) {
 
 }  // namespace
 }  // namespace sdpa
+
+namespace sdpa {
+namespace {
+
+TEST(ProblemSpec, InputDistributionsParseRoundTripAndBoundTheScale) {
+  // The default stays out of the spec line, so earlier results keep their case names.
+  EXPECT_EQ(parse_problem("sq=4,dist=normal").to_string().find("dist"), std::string::npos);
+  for (const char* d : {"normal:0.5", "uniform", "outliers:4:20", "shift:-3"}) {
+    const Problem p = parse_problem(std::string("sq=4,d=64,dist=") + d);
+    EXPECT_NE(p.to_string().find(std::string(",dist=") + d), std::string::npos) << p.to_string();
+    EXPECT_EQ(parse_problem(p.to_string()), p) << d;
+  }
+  for (const char* bad : {"dist=bogus", "dist=normal:0", "dist=normal:-1", "dist=outliers:65:2", "dist=outliers:4",
+                          "dist=shift:1e9", "dist=uniform:2", "dist=normal:nan"}) {
+    EXPECT_THROW(parse_problem(std::string("sq=4,d=64,") + bad), SpecError) << bad;
+  }
+  // Larger inputs lower the largest admissible scale: outliers x100 -> 10^4 times lower.
+  const Problem big = parse_problem("sq=4,d=64,dist=outliers:1:100");
+  EXPECT_NEAR(max_scale(64, big.dist.max_abs()) * 1e4 * 1.01 * 1.01, max_scale(64), max_scale(64) * 1e-9);
+  EXPECT_THROW(parse_problem("sq=4,d=64,dist=outliers:1:100,scale=1e33"), SpecError);
+  EXPECT_NO_THROW(parse_problem("sq=4,d=64,scale=1e33"));
+}
+
+}  // namespace
+}  // namespace sdpa

@@ -239,6 +239,23 @@ TEST(Cli, ServerAndOfflineScenariosAreRecorded) {
   }
 }
 
+TEST(Cli, StudiesPrintTheirTables) {
+  Result r = run("study saturation --problem b=1,hq=1,sq=64,d=64 --problem b=1,hq=1,sq=64,d=64,dist=outliers:8:100");
+  ASSERT_EQ(r.code, 0) << r.out;
+  // Each problem twice (scaled, unscaled); unscaled outlier logits overflow f16, N(0,1) ones never do.
+  EXPECT_NE(r.out.find("| 64 | normal | 1/sqrt(d) | 1"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("| 64 | outliers:8:100 | 1 (unscaled) |"), std::string::npos) << r.out;
+  const auto row = r.out.find("| 64 | outliers:8:100 | 1 (unscaled) |");
+  const std::string line = r.out.substr(row, r.out.find('\n', row) - row);
+  const auto last = line.rfind('|', line.size() - 2);
+  EXPECT_NE(std::stoll(line.substr(last + 1)), 0) << "expected f16 overflows: " << line;
+  r = run("study error --backend naive --problem b=1,hq=1,sq=32,d=16,dtype=f16 --problem b=1,hq=1,sq=32,d=16,dtype=bf16");
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("| naive | f16 | 32 | none | normal |"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("| naive | bf16 | 32 | none | normal |"), std::string::npos) << r.out;
+  EXPECT_EQ(run("study nonsense").code, 2);
+}
+
 TEST(Cli, ARunWhereNothingCanRunIsNotAPass) {
   // A backend folder that is not built, or built without its device, runs nothing: say so.
   Result r = run("check --backend cudnn --problem sq=16,d=64,dtype=f16");

@@ -24,11 +24,34 @@ Tensor make_tensor(DType dtype, int64_t b, int64_t h, int64_t s, int64_t d) {
   return t;
 }
 
-void fill_normal(Tensor& t, uint64_t seed, TensorId id) {
+// Value i of tensor `id` under the problem's distribution (see InputDist); channel = i mod D.
+float sample(const InputDist& dist, uint64_t seed, TensorId id, uint64_t i, int64_t channels_per_row) {
+  using Kind = InputDist::Kind;
+  const bool qk = id != TensorId::v;
+  switch (dist.kind) {
+    case Kind::normal: return static_cast<float>(dist.sigma * normal_sample(seed, id, i));
+    case Kind::uniform: {
+      // 53 bits of the same counter hash, mapped to U(-sqrt 3, sqrt 3): unit variance like N(0,1).
+      const uint64_t r = mix64(mix64(seed ^ (static_cast<uint64_t>(id) << 56)) ^ i);
+      const double u = static_cast<double>(r >> 11) * 0x1.0p-53;
+      return static_cast<float>((2 * u - 1) * 1.7320508075688772);
+    }
+    case Kind::outliers: {
+      const float x = normal_sample(seed, id, i);
+      const auto channel = static_cast<int64_t>(i % static_cast<uint64_t>(channels_per_row));
+      return qk && channel < dist.channels ? static_cast<float>(dist.magnitude * x) : x;
+    }
+    case Kind::shift: return static_cast<float>(normal_sample(seed, id, i) + (qk ? dist.mu : 0.0));
+  }
+  return 0;
+}
+
+void fill(Tensor& t, const Problem& p, TensorId id) {
   const int64_t n = t.elems();
+  const int64_t row = t.shape[3];
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < n; ++i) {
-    t.values[static_cast<std::size_t>(i)] = normal_sample(seed, id, static_cast<uint64_t>(i));
+    t.values[static_cast<std::size_t>(i)] = sample(p.dist, p.seed, id, static_cast<uint64_t>(i), row);
   }
   round_to_dtype(t);
 }
@@ -65,9 +88,9 @@ Inputs generate_inputs(const Problem& p) {
   in.q = make_tensor(p.dtype, p.b, p.hq, p.sq, p.d);
   in.k = make_tensor(p.dtype, p.b, p.hkv, p.skv, p.d);
   in.v = make_tensor(p.dtype, p.b, p.hkv, p.skv, p.dv);
-  fill_normal(in.q, p.seed, TensorId::q);
-  fill_normal(in.k, p.seed, TensorId::k);
-  fill_normal(in.v, p.seed, TensorId::v);
+  fill(in.q, p, TensorId::q);
+  fill(in.k, p, TensorId::k);
+  fill(in.v, p, TensorId::v);
   return in;
 }
 

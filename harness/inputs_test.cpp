@@ -62,3 +62,34 @@ TEST(Inputs, AreRoundedToTheDtypeAndCarryTheirStorage) {
 
 }  // namespace
 }  // namespace sdpa
+
+namespace sdpa {
+namespace {
+
+TEST(Inputs, DistributionsTransformTheSameDraws) {
+  const Problem base = parse_problem("b=1,hq=1,sq=64,d=8");
+  const Inputs n = generate_inputs(base);
+  const Inputs o = generate_inputs(parse_problem("b=1,hq=1,sq=64,d=8,dist=outliers:2:10"));
+  const Inputs s = generate_inputs(parse_problem("b=1,hq=1,sq=64,d=8,dist=shift:3"));
+  const Inputs h = generate_inputs(parse_problem("b=1,hq=1,sq=64,d=8,dist=normal:0.5"));
+  for (std::size_t i = 0; i < n.q.values.size(); ++i) {
+    const bool outlier = i % 8 < 2;
+    EXPECT_FLOAT_EQ(o.q.values[i], (outlier ? 10.0f : 1.0f) * n.q.values[i]) << i;
+    EXPECT_FLOAT_EQ(o.k.values[i], (outlier ? 10.0f : 1.0f) * n.k.values[i]) << i;
+    EXPECT_FLOAT_EQ(o.v.values[i], n.v.values[i]) << i;  // V is never scaled
+    EXPECT_FLOAT_EQ(s.q.values[i], n.q.values[i] + 3.0f) << i;
+    EXPECT_FLOAT_EQ(s.v.values[i], n.v.values[i]) << i;
+    EXPECT_FLOAT_EQ(h.v.values[i], 0.5f * n.v.values[i]) << i;
+  }
+  // Uniform: unit variance, within +-sqrt(3).
+  const Inputs u = generate_inputs(parse_problem("b=1,hq=1,sq=4096,d=64,dist=uniform"));
+  double sum2 = 0;
+  for (float x : u.q.values) {
+    ASSERT_LE(std::abs(x), 1.7320509f);
+    sum2 += static_cast<double>(x) * x;
+  }
+  EXPECT_NEAR(sum2 / static_cast<double>(u.q.values.size()), 1.0, 0.02);
+}
+
+}  // namespace
+}  // namespace sdpa

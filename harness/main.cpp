@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "harness/commands.h"
+#include "harness/study.h"
 #include "harness/merge_cli.h"
 #include "harness/suite.h"
 
@@ -74,6 +75,11 @@ int main(int argc, char** argv) {
   auto* dump = app.add_subcommand("dump", "Write q.npy k.npy v.npy out.npy ref.npy for one backend and problem");
   add_selection(dump, true);
   dump->add_option("dir", dump_dir, "Output folder")->required();
+  std::string study_kind;
+  auto* study = app.add_subcommand("study", "FP16/BF16 studies: error (backends x dtype x n x mask x dist) or "
+                                            "saturation (reference-only logit statistics)");
+  add_selection(study, false);
+  study->add_option("kind", study_kind, "error or saturation")->required()->check(CLI::IsMember({"error", "saturation"}));
   auto* report = app.add_subcommand("report", "Tables from results files; several files: a hardware comparison");
   report->add_option("files", report_files, "Results files")->required()->check(CLI::ExistingFile);
   sdpa::add_merge_command(app);  // merge runs from its own callback and exits with its code
@@ -96,6 +102,7 @@ int main(int argc, char** argv) {
     if (*run) return sdpa::cmd_run(sel, run_opts);
     if (*dump) return sdpa::cmd_dump(sel, dump_dir);
     if (*report) return sdpa::cmd_report(report_files);
+    if (*study) return study_kind == "error" ? sdpa::cmd_study_error(sel) : sdpa::cmd_study_saturation(sel);
   } catch (const std::invalid_argument& e) {  // SpecError and the parsers' own: bad input
     std::cerr << "error: " << e.what() << "\n";
     return 2;

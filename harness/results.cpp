@@ -60,6 +60,9 @@ void add_case_fields(json& e, const CaseResult& r) {
     e["logit_std"] = num(r.saturation.logit_std);
     e["max_prob_mean"] = num(r.saturation.max_prob_mean);
     e["rows_max_prob_over_95"] = num(r.saturation.rows_max_prob_over_95);
+    e["logit_abs_max"] = num(r.saturation.logit_abs_max);
+    e["entropy_mean"] = num(r.saturation.entropy_mean);
+    e["logits_over_f16_max"] = r.saturation.logits_over_f16_max;
     e["logit_std_unscaled"] = num(r.saturation_unscaled.logit_std);
     e["max_prob_mean_unscaled"] = num(r.saturation_unscaled.max_prob_mean);
     e["rows_max_prob_over_95_unscaled"] = num(r.saturation_unscaled.rows_max_prob_over_95);

@@ -25,22 +25,39 @@ struct RowStats {
   double logit_sum = 0, logit_sq_sum = 0;  // scaled logits
   double raw_sum = 0, raw_sq_sum = 0;      // unscaled logits
   double max_prob = 0, max_prob_unscaled = 0;
+  double abs_max = 0, raw_abs_max = 0;
+  double entropy = 0, entropy_unscaled = 0;
+  int64_t over_f16 = 0, raw_over_f16 = 0;
   int64_t count = 0;
 };
 
-double max_probability(const std::vector<double>& logits, int64_t n) {
-  double m = *std::max_element(logits.begin(), logits.begin() + n);
-  CompensatedSum l;
-  for (int64_t j = 0; j < n; ++j) l.add(std::exp(logits[static_cast<std::size_t>(j)] - m));
-  return 1.0 / l.value();  // the max element contributes exp(0) = 1
+struct SoftmaxShape {
+  double max_prob = 0, entropy = 0;
+};
+
+// Max probability and entropy of softmax(logits[0..n)), in nats: with w = exp(l − m) and
+// L = Σw, p = w/L, so H = log L − Σ p·(l − m).
+SoftmaxShape softmax_shape(const std::vector<double>& logits, int64_t n) {
+  const double m = *std::max_element(logits.begin(), logits.begin() + n);
+  CompensatedSum l, wl;
+  for (int64_t j = 0; j < n; ++j) {
+    const double x = logits[static_cast<std::size_t>(j)] - m;
+    const double w = std::exp(x);
+    l.add(w);
+    wl.add(w * x);
+  }
+  return {1.0 / l.value(), std::log(l.value()) - wl.value() / l.value()};  // the max contributes exp(0) = 1
 }
 
 Saturation summarise(const std::vector<RowStats>& rows, bool scaled) {
   Saturation s;
-  CompensatedSum sum, sq_sum, max_prob;
+  CompensatedSum sum, sq_sum, max_prob, entropy;
   double count = 0, n_rows = 0, over = 0;
   for (const RowStats& r : rows) {
     if (r.count == 0) continue;
+    s.logit_abs_max = std::max(s.logit_abs_max, scaled ? r.abs_max : r.raw_abs_max);
+    s.logits_over_f16_max += scaled ? r.over_f16 : r.raw_over_f16;
+    entropy.add(scaled ? r.entropy : r.entropy_unscaled);
     sum.add(scaled ? r.logit_sum : r.raw_sum);
     sq_sum.add(scaled ? r.logit_sq_sum : r.raw_sq_sum);
     double mp = scaled ? r.max_prob : r.max_prob_unscaled;
@@ -54,6 +71,7 @@ Saturation summarise(const std::vector<RowStats>& rows, bool scaled) {
   s.logit_std = std::sqrt(std::max(0.0, sq_sum.value() / count - s.logit_mean * s.logit_mean));
   s.max_prob_mean = max_prob.value() / n_rows;
   s.rows_max_prob_over_95 = over / n_rows;
+  s.entropy_mean = entropy.value() / n_rows;
   return s;
 }
 
@@ -121,14 +139,22 @@ ReferenceResult reference_sdpa(const Problem& p, const Inputs& in, int64_t row_s
         st.raw_sq_sum += dot * dot;
         st.logit_sum += dot * scale;
         st.logit_sq_sum += dot * dot * scale * scale;
+        // 65504: the largest finite f16, what a kernel storing S or P·V in f16 can hold.
+        st.abs_max = std::max(st.abs_max, std::abs(dot * scale));
+        st.raw_abs_max = std::max(st.raw_abs_max, std::abs(dot));
+        st.over_f16 += std::abs(dot * scale) > 65504.0;
+        st.raw_over_f16 += std::abs(dot) > 65504.0;
       }
       res.abs_qk_max[static_cast<std::size_t>(row)] = abs_qk_max;
       if (!finite) {
         set_row_nan(o, o_abs, p.dv, st);
         continue;
       }
-      st.max_prob_unscaled = max_probability(logits, n);
+      const SoftmaxShape unscaled = softmax_shape(logits, n);
+      st.max_prob_unscaled = unscaled.max_prob;
+      st.entropy_unscaled = unscaled.entropy;
       for (int64_t j = 0; j < n; ++j) logits[static_cast<std::size_t>(j)] *= scale;
+      st.entropy = softmax_shape(logits, n).entropy;
       const double m = *std::max_element(logits.begin(), logits.begin() + n);
       CompensatedSum l;
       for (int64_t j = 0; j < n; ++j) {

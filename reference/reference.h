@@ -16,6 +16,9 @@ struct Saturation {
   double logit_std = 0;
   double max_prob_mean = 0;         // mean over rows of max_k p_k
   double rows_max_prob_over_95 = 0; // share of rows whose max probability exceeds 0.95
+  double logit_abs_max = 0;         // the largest |logit|
+  double entropy_mean = 0;          // mean over rows of the softmax entropy, in nats
+  int64_t logits_over_f16_max = 0;  // logits an f16 store would overflow (|l| > 65504)
 };
 
 // Non-finite inputs (a convention: the generator never makes them, but hand-made or loaded

@@ -1,17 +1,28 @@
 // Flash-style tiled attention on the CPU: br × bc tiles with online softmax in fp32, GEMM
 // micro-kernels with register blocking on K/V packed into panels, O(n) memory (scratch does
-// not grow with n at all). Registered three times: `blocked_cpu` takes the widest kernel
-// table the CPU runs (AVX-512, else AVX2 + FMA + F16C, else portable C++;
-// SDPA_BLOCKED_CPU_ISA=avx512|avx2|portable forces one), `blocked_cpu_avx2` and
-// `blocked_cpu_portable` force those tables, so every path meets the conformance test and
-// the benchmark.
+// not grow with n at all). f32 and f16 run on an f32 kernel table (AVX-512, else AVX2 + FMA +
+// F16C, else portable C++), converting f16 to f32 while packing. bf16 runs natively where the
+// CPU can (flash16.h: AMX-BF16 tiles, else AVX512-BF16 vdpbf16ps), else on the f32 table too.
+// `blocked_cpu` takes the widest paths the CPU runs; SDPA_BLOCKED_CPU_ISA=amx|avx512bf16|
+// avx512|avx2|portable forces one (amx and avx512bf16 name the bf16 path, f32 / f16 then run
+// on the AVX-512 table). Each is also registered pinned (blocked_cpu_amx, ...), so every path
+// meets the conformance test and the benchmark.
+//
+// f16 has no native path: AVX512-FP16 multiplies and accumulates in f16 (too coarse for the
+// f16 accuracy rule over thousands of keys), Sapphire Rapids' AMX has no FP16 tiles (AMX-FP16
+// came with Granite Rapids), and the f32-accumulating way (vcvtph2ps, then f32 FMAs) is what
+// the f32 tables already do while packing.
 #pragma once
 
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "backends/backend.h"
 #include "backends/blocked_cpu/flash.h"
+#include "backends/blocked_cpu/flash16.h"
 #include "backends/blocked_cpu/kernels.h"
+#include "backends/blocked_cpu/kernels16.h"
 
 namespace sdpa {
 
@@ -20,6 +31,9 @@ class BlockedCpuBackend : public Backend {
   // threads: 0 = OpenMP's default (all cores). kernels = nullptr: a table this CPU cannot run,
   // the backend then only reports `unavailable` as the reason.
   BlockedCpuBackend(std::string name, const blocked::Kernels* kernels, int threads, std::string unavailable = "");
+  // bf16: the native bf16 table, or nullptr to run bf16 on `kernels` (converted to f32).
+  BlockedCpuBackend(std::string name, const blocked::Kernels* kernels, const blocked::Kernels16* bf16, int threads,
+                    std::string unavailable = "");
 
   std::string name() const override { return name_; }
   std::string describe() const override;
@@ -29,29 +43,46 @@ class BlockedCpuBackend : public Backend {
   void prepare(const Problem& problem, const Inputs& inputs) override;
   void run() override;
   std::vector<double> output() override;
-  uint64_t scratch_bytes() const override { return flash_.scratch_bytes(); }
+  uint64_t scratch_bytes() const override;
   // Drops the output buffer (O grows with the problem; the per-thread tile scratch does not).
   void release() override;
   std::map<std::string, std::string> case_notes() const override;
   std::vector<Calibration> calibrate() override;
 
   const blocked::Kernels& kernels() const { return *kernels_; }
+  const blocked::Kernels16* bf16_kernels() const { return k16_; }
+  // Whether the prepared problem runs on the native bf16 driver.
+  bool native_bf16() const { return use16_; }
+  const blocked::FlashAttention16* flash16() const { return flash16_.get(); }
 
  private:
   std::string name_;
   const blocked::Kernels* kernels_;
   std::string unavailable_;
   blocked::FlashAttention flash_;
+  const blocked::Kernels16* k16_ = nullptr;
+  std::unique_ptr<blocked::FlashAttention16> flash16_;  // null without a bf16 table
+  bool use16_ = false;
+  Problem problem_;
   const Inputs* inputs_ = nullptr;
   bool prepared_ = false;
   std::vector<float> out_;  // b, hq, sq, dv: rounded to dtype
 };
 
 namespace blocked {
-// The table blocked_cpu uses here: `forced` ("avx512", "avx2", "portable", or empty for
-// automatic, which reads SDPA_BLOCKED_CPU_ISA; automatic takes the widest the CPU runs).
-// Throws std::runtime_error for an unknown name or a table this CPU or build cannot run.
+// The paths blocked_cpu uses here: `forced` names one ("amx", "avx512bf16", "avx512", "avx2",
+// "portable"), empty means automatic, which reads SDPA_BLOCKED_CPU_ISA; automatic takes the
+// widest the CPU runs. Throws std::runtime_error for an unknown name or a path this CPU or
+// build cannot run, with the reason.
+struct KernelChoice {
+  const Kernels* f32 = nullptr;     // f32, f16, and bf16 where `bf16` is null
+  const Kernels16* bf16 = nullptr;  // the native bf16 table, or null
+};
+KernelChoice select_paths(const std::string& forced = "");
+// select_paths(forced).f32.
 const Kernels& select_kernels(const std::string& forced = "");
+// "" when this CPU and build run the named path, else why not.
+std::string path_unavailable(const std::string& isa);
 }  // namespace blocked
 
 }  // namespace sdpa

@@ -1,6 +1,8 @@
-// Correctness of the blocked backend, for every kernel table this CPU runs: the exp2 bound,
+// Correctness of the blocked backend, for every f32 kernel table this CPU runs: the exp2 bound,
 // the micro-kernels, odd shapes in every dtype × mask × GQA against the fp64 reference,
-// determinism across thread counts, scratch that does not grow with n.
+// determinism across thread counts (with the decode key split), scratch that does not grow
+// with n. The native bf16 paths have their own file in the same test binary,
+// blocked_cpu_bf16_test.cpp.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -159,30 +161,43 @@ TEST_P(BlockedKernels, ManyBlocksOnlineSoftmax) {
   for (const char* spec : {"b=1,hq=4,hkv=1,sq=203,skv=517,d=24,dv=20,mask=causal_br,dtype=bf16",
                            "b=2,hq=2,hkv=2,sq=150,skv=150,d=33,dv=17,mask=causal",
                            "b=1,hq=2,hkv=2,sq=64,skv=1000,d=16,dv=16,scale=1"}) {
-    const Problem p = parse_problem(spec);
-    const Inputs inputs = generate_inputs(p);
-    blocked::FlashAttention fa(k(), 2);
-    const blocked::Blocking forced{k().mr, k().nr, 7};
-    fa.prepare(p, &forced);
-    std::vector<float> out(static_cast<std::size_t>(p.o_elems()));
-    fa.run(inputs, out.data());
-    const AccuracyReport rep = check_accuracy(p, {out.begin(), out.end()}, reference_sdpa(p, inputs));
-    EXPECT_TRUE(rep.pass()) << k().isa << " " << p.to_string() << ": " << rep.summary();
+    for (int64_t splits : {1, 3}) {  // and the decode key split, forced, ranges of whole blocks
+      const Problem p = parse_problem(spec);
+      const Inputs inputs = generate_inputs(p);
+      blocked::FlashAttention fa(k(), 2);
+      const blocked::Blocking forced{k().mr, k().nr, 7};
+      fa.prepare(p, &forced, splits);
+      std::vector<float> out(static_cast<std::size_t>(p.o_elems()));
+      fa.run(inputs, out.data());
+      const AccuracyReport rep = check_accuracy(p, {out.begin(), out.end()}, reference_sdpa(p, inputs));
+      EXPECT_TRUE(rep.pass()) << k().isa << " " << p.to_string() << " splits=" << fa.splits() << ": " << rep.summary();
+    }
   }
 }
 
+// Also for a decode step, whose key split is planned from the problem alone.
 TEST_P(BlockedKernels, BitIdenticalForOneAndTwoThreads) {
-  const Problem p = parse_problem("b=2,hq=6,hkv=2,sq=700,skv=900,d=64,dv=48,dtype=f16,mask=causal_br");
-  const Inputs inputs = generate_inputs(p);
-  std::vector<double> outs[2];
-  for (int threads : {1, 2}) {
-    BlockedCpuBackend backend("blocked_cpu_test", &k(), threads);
-    backend.prepare(p, inputs);
-    backend.run();
-    outs[threads - 1] = backend.output();
+  for (const char* spec : {"b=2,hq=6,hkv=2,sq=700,skv=900,d=64,dv=48,dtype=f16,mask=causal_br",
+                           "b=1,hq=8,hkv=2,sq=1,skv=3000,d=64,dtype=f32"}) {
+    const Problem p = parse_problem(spec);
+    const Inputs inputs = generate_inputs(p);
+    std::vector<double> outs[2];
+    int64_t splits[2] = {};
+    for (int threads : {1, 2}) {
+      BlockedCpuBackend backend("blocked_cpu_test", &k(), threads);
+      backend.prepare(p, inputs);
+      backend.run();
+      outs[threads - 1] = backend.output();
+      splits[threads - 1] = std::stoll(backend.case_notes()["key_splits"]);
+    }
+    EXPECT_EQ(splits[0], splits[1]) << spec;
+    if (p.sq == 1) {
+      EXPECT_GT(splits[0], 1) << "a decode step splits its keys";
+      EXPECT_TRUE(check_accuracy(p, outs[1], reference_sdpa(p, inputs)).pass()) << spec;
+    }
+    ASSERT_EQ(outs[0].size(), outs[1].size());
+    EXPECT_EQ(std::memcmp(outs[0].data(), outs[1].data(), outs[0].size() * sizeof(double)), 0) << spec;
   }
-  ASSERT_EQ(outs[0].size(), outs[1].size());
-  EXPECT_EQ(std::memcmp(outs[0].data(), outs[1].data(), outs[0].size() * sizeof(double)), 0);
 }
 
 TEST_P(BlockedKernels, ScratchDoesNotGrowWithN) {

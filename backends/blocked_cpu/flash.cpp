@@ -43,7 +43,7 @@ class Carver {
 
 }  // namespace
 
-void FlashAttention::prepare(const Problem& p, const Blocking* forced) {
+void FlashAttention::prepare(const Problem& p, const Blocking* forced, int64_t forced_splits) {
   p_ = p;
   blocking_ = forced ? *forced : choose_blocking(p.d, p.dv, p.group(), k_.mr, k_.nr, host_cache_sizes());
   if (blocking_.br < 1 || blocking_.br % k_.mr != 0 || blocking_.bc < 1 || blocking_.bc % k_.nr != 0 ||
@@ -56,6 +56,8 @@ void FlashAttention::prepare(const Problem& p, const Blocking* forced) {
   positions_ = blocked::positions_per_item(blocking_, p.sq, p.b * p.hkv, threads_);
   dv_pad_ = round_up(p.dv, k_.nr);
   item_rows_ = blocking_.item_positions * p.group();
+  split_ = plan_key_split(p, blocking_.bc, forced_splits);
+  partial_.reset((p.sq + positions_ - 1) / positions_ * p.b * p.hkv, positions_ * p.group(), split_.splits, p.dv);
 
   auto carve = [&](Workspace& ws, char* base) {
     Carver c(base);
@@ -83,7 +85,7 @@ void FlashAttention::prepare(const Problem& p, const Blocking* forced) {
 }
 
 uint64_t FlashAttention::scratch_bytes() const {
-  uint64_t total = 0;
+  uint64_t total = partial_.bytes();
   for (const Workspace& ws : ws_) total += ws.bytes;
   return total;
 }
@@ -91,19 +93,30 @@ uint64_t FlashAttention::scratch_bytes() const {
 void FlashAttention::run(const Inputs& inputs, float* out) {
   const int64_t blocks = (p_.sq + positions_ - 1) / positions_;
   const int64_t heads = p_.b * p_.hkv;
-  const int64_t items = blocks * heads;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads_)
-  for (int64_t it = 0; it < items; ++it) {
-    // Later positions see at least as many keys under every mask: hand the heavy items out first.
-    const int64_t qb = blocks - 1 - it / heads;
-    const int64_t bh = it % heads;
-    run_item(ws_[static_cast<std::size_t>(omp_get_thread_num())], inputs, out, bh / p_.hkv, bh % p_.hkv,
-             qb * positions_);
+  const int64_t splits = split_.splits;
+  const int64_t units = blocks * heads * splits;
+#pragma omp parallel num_threads(threads_)
+  {
+    Workspace& ws = ws_[static_cast<std::size_t>(omp_get_thread_num())];
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t it = 0; it < units; ++it) {
+      // Later positions see at least as many keys under every mask: hand the heavy items out first.
+      const int64_t item = it / splits;
+      const int64_t qb = blocks - 1 - item / heads;
+      const int64_t bh = item % heads;
+      run_item(ws, inputs, out, bh / p_.hkv, bh % p_.hkv, qb * positions_, it % splits, qb * heads + bh);
+    }
+    if (splits > 1) {  // after the implicit barrier of the loop above: every range is done
+      const int64_t rows = p_.b * p_.hq * p_.sq;
+      std::vector<float> acc(static_cast<std::size_t>(p_.dv));
+#pragma omp for schedule(static)
+      for (int64_t row = 0; row < rows; ++row) combine_row(row, acc.data(), out);
+    }
   }
 }
 
-void FlashAttention::run_item(Workspace& ws, const Inputs& in, float* out, int64_t bi, int64_t kvh,
-                              int64_t pos0) const {
+void FlashAttention::run_item(Workspace& ws, const Inputs& in, float* out, int64_t bi, int64_t kvh, int64_t pos0,
+                              int64_t split, int64_t item) {
   const Problem& p = p_;
   const int64_t g = p.group();
   const int64_t rows = std::min(positions_, p.sq - pos0) * g;
@@ -127,8 +140,10 @@ void FlashAttention::run_item(Workspace& ws, const Inputs& in, float* out, int64
   }
   std::fill(ws.o, ws.o + rows * ldo, 0.0f);
 
+  const int64_t key0 = split * split_.range_keys;
+  kv_end = std::min(kv_end, key0 + split_.range_keys);
   const int64_t kv_row0 = (bi * p.hkv + kvh) * p.skv;
-  for (int64_t j0 = 0; j0 < kv_end; j0 += bc) {  // kvlen and causal: stop at the last visible key
+  for (int64_t j0 = key0; j0 < kv_end; j0 += bc) {  // kvlen and causal: stop at the last visible key
     const int64_t nk = std::min(bc, kv_end - j0);
     const int64_t npanels = (nk + nr - 1) / nr;
     k_.pack_k(element(in.k.storage(), (kv_row0 + j0) * d, eb), type, d, nk, d, npanels, ws.kp);
@@ -168,10 +183,26 @@ void FlashAttention::run_item(Workspace& ws, const Inputs& in, float* out, int64
     }
   }
 
+  if (split_.splits > 1) {
+    partial_.store(item, split, rows, ws.o, ldo, ws.m, ws.l);
+    return;
+  }
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t pos = pos0 + r / g, h = kvh * g + r % g;
     k_.finalize(ws.o + r * ldo, dv, ws.l[r], type, out + ((bi * p.hq + h) * p.sq + pos) * dv);
   }
+}
+
+// One output row (b, hq, sq order) merged over its key ranges (key_split.h).
+void FlashAttention::combine_row(int64_t row, float* acc, float* out) const {
+  const Problem& p = p_;
+  const int64_t g = p.group();
+  const int64_t pos = row % p.sq, h = row / p.sq % p.hq, bi = row / (p.sq * p.hq);
+  const int64_t qb = pos / positions_;
+  const int64_t item = qb * p.b * p.hkv + bi * p.hkv + h / g;
+  const int64_t r = (pos - qb * positions_) * g + h % g;
+  const float l = partial_.merge(item, r, p.dv, static_cast<float>(p.scale() * std::numbers::log2e), acc);
+  k_.finalize(acc, p.dv, l, static_cast<int>(p.dtype), out + row * p.dv);
 }
 
 }  // namespace sdpa::blocked

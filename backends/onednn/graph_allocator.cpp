@@ -135,6 +135,11 @@ void GraphMemoryPool::reset_peak() {
   pool().peak_bytes = pool().held_bytes;
 }
 
+uint64_t GraphMemoryPool::held_bytes() {
+  std::lock_guard<std::mutex> lock(pool().mutex);
+  return pool().held_bytes;
+}
+
 uint64_t GraphMemoryPool::cached_bytes() { return pool().cached_bytes(); }
 
 void GraphMemoryPool::trim() { pool().trim(); }

@@ -21,6 +21,9 @@ class GraphMemoryPool {
   // Peak of the bytes the library held at once since the last reset_peak().
   static uint64_t peak_bytes();
   static void reset_peak();
+  // Bytes of the blocks the library holds now (0 between runs, when a partition has handed back
+  // its intermediates).
+  static uint64_t held_bytes();
   // Bytes of blocks cached for reuse (freed by trim()).
   static uint64_t cached_bytes();
   // Frees the cached blocks. Only call when no execution is in flight (after stream.wait()).

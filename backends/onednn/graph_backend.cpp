@@ -6,7 +6,6 @@
 
 #include "backends/onednn/graph_allocator.h"
 #include "backends/onednn/graph_pattern.h"
-#include "core/memory.h"
 
 namespace sdpa::onednn {
 
@@ -24,59 +23,46 @@ double decomposed_bytes_per_score(const Problem& p) {
 
 }  // namespace
 
-GraphBackend::GraphBackend(const BackendOptions& options) : thread_limit_(options.threads) {}
+GraphBackend::GraphBackend(const BackendOptions& options)
+    : OnednnBackendBase(options, "Graph API SDPA partition",
+                        "Graph API: MatMul, Multiply, GenIndex/GreaterEqual/Select or Add mask, "
+                        "SoftMax(inf_as_zero), MatMul; f32 scores") {}
 
 GraphBackend::~GraphBackend() { release(); }
 
+dnnl::engine GraphBackend::create_engine() const { return GraphMemoryPool::make_engine(); }
+
 void GraphBackend::release() {
-  if (stream_) stream_->wait();
+  wait_idle();
   inputs_.clear();
   outputs_.clear();
   compiled_.reset();
+  // The partition hands its intermediates back to the pool after every run; with no partition
+  // left, the cached blocks are the case's n² scores, freed here rather than kept for a case
+  // that may never come.
   GraphMemoryPool::trim();
+  free_storage(mask_);
+  out_ = {};
+  partitions_ = 0;
+  kernels_ = {};
 }
-
-std::string GraphBackend::describe() const {
-  return "oneDNN " + library_version() + " Graph API SDPA partition (" + SDPA_ONEDNN_PACKAGE +
-         "), " + runtime_name() + ", " + std::to_string(threads_used()) + " threads, ISA " +
-         effective_isa();
-}
-
-std::map<std::string, std::string> GraphBackend::context() const {
-  auto ctx = library_context();
-  ctx["path"] = "Graph API: MatMul, Multiply, GenIndex/GreaterEqual/Select or Add mask, "
-                "SoftMax(inf_as_zero), MatMul; f32 scores";
-  return ctx;
-}
-
-Support GraphBackend::available() const { return cpu_engine_status(); }
 
 Support GraphBackend::supports(const Problem& p) const {
-  if (Support s = dtype_support(p.dtype); !s) return s;
   // oneDNN's CPU SDPA is fused (sdp_decomp_kernel) only for the OpenMP and threadpool runtimes;
   // with the SYCL runtime of the PyPI wheels it always decomposes into primitives that hold
   // every score, so a case must fit its n² intermediates like the unfused variant.
   const double scores = static_cast<double>(p.b * p.hq) * static_cast<double>(p.sq) *
                         static_cast<double>(p.skv);
-  const double need = scores * decomposed_bytes_per_score(p);
-  // The blocks cached from the previous case are freed by prepare(), so they count as free.
-  const double available = static_cast<double>(available_memory_bytes()) +
-                           static_cast<double>(GraphMemoryPool::cached_bytes());
-  if (need > 0.5 * available) {
-    return Support::no("oneDNN decomposes the SDPA partition on this runtime and its "
-                       "intermediates need ~" + format_bytes(need) + ", more than half of the " +
-                       format_bytes(available) + " available");
-  }
-  return Support::yes();
+  const double kvlen_mask =
+      p.mask == MaskKind::kvlen ? 4.0 * static_cast<double>(p.b * p.skv) : 0.0;
+  const double output = static_cast<double>(p.o_elems() * storage_bytes(p.dtype));
+  return admit(p, scores * decomposed_bytes_per_score(p) + kvlen_mask + output,
+               "the n² intermediates of oneDNN's decomposed SDPA partition");
 }
 
 void GraphBackend::prepare(const Problem& p, const Inputs& in) {
   release();
   problem_ = p;
-  if (!engine_) {
-    engine_ = GraphMemoryPool::make_engine();
-    stream_ = dnnl::stream(*engine_);
-  }
   SdpaGraph g = [&] {
     try {
       return build_sdpa_graph(p);
@@ -100,7 +86,7 @@ void GraphBackend::prepare(const Problem& p, const Inputs& in) {
 
   kernels_ = log_kernels([&] {
     try {
-      compiled_ = partitions[0].compile(g.inputs, {g.output}, *engine_);
+      compiled_ = partitions[0].compile(g.inputs, {g.output}, engine());
     } catch (const dnnl::error& e) {
       rethrow(e, "partition::compile");
     }
@@ -132,23 +118,19 @@ void GraphBackend::prepare(const Problem& p, const Inputs& in) {
       case GraphInput::q_len: data = &q_len_; break;
       case GraphInput::mask: data = mask_.data(); break;
     }
-    inputs_.emplace_back(g.inputs[i], *engine_, data);
+    inputs_.emplace_back(g.inputs[i], engine(), data);
   }
-  outputs_.emplace_back(g.output, *engine_, out_.data());
+  outputs_.emplace_back(g.output, engine(), out_.data());
   GraphMemoryPool::reset_peak();
 }
 
 void GraphBackend::run() {
   try {
-    compiled_->execute(*stream_, inputs_, outputs_);
+    compiled_->execute(stream(), inputs_, outputs_);
   } catch (const dnnl::error& e) {
     rethrow(e, "compiled_partition::execute");
   }
 }
-
-void GraphBackend::sync() { stream_->wait(); }
-
-std::vector<double> GraphBackend::output() { return out_.widened(); }
 
 uint64_t GraphBackend::scratch_bytes() const {
   // The partition's own allocations plus the kvlen mask this backend builds for it.
@@ -171,7 +153,5 @@ std::map<std::string, std::string> GraphBackend::case_notes() const {
   }
   return notes;
 }
-
-std::vector<Calibration> GraphBackend::calibrate() { return {calibrate_matmul_f32()}; }
 
 }  // namespace sdpa::onednn

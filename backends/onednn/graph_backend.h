@@ -3,44 +3,34 @@
 // decomposed it into primitives is read from its log and reported in case_notes().
 #pragma once
 
-#include <memory>
 #include <optional>
 #include <vector>
 
 #include <oneapi/dnnl/dnnl_graph.hpp>
 
-#include "backends/backend.h"
-#include "backends/onednn/layout.h"
-#include "backends/onednn/runtime.h"
+#include "backends/onednn/backend_base.h"
 #include "backends/onednn/verbose_log.h"
 
 namespace sdpa::onednn {
 
-class GraphBackend : public Backend {
+class GraphBackend : public OnednnBackendBase {
  public:
   explicit GraphBackend(const BackendOptions& options);
   ~GraphBackend() override;
 
   std::string name() const override { return "onednn"; }
-  std::string describe() const override;
-  std::map<std::string, std::string> context() const override;
-  Support available() const override;
   Support supports(const Problem& problem) const override;
   void prepare(const Problem& problem, const Inputs& inputs) override;
   void run() override;
-  void sync() override;
-  std::vector<double> output() override;
   uint64_t scratch_bytes() const override;
   std::map<std::string, std::string> case_notes() const override;
-  std::vector<Calibration> calibrate() override;
+  // Frees the compiled partition, the tensors bound to it and the pool's cached blocks.
   void release() override;
 
  private:
+  dnnl::engine create_engine() const override;
 
-  ThreadLimit thread_limit_;
   Problem problem_;
-  std::optional<dnnl::engine> engine_;
-  std::optional<dnnl::stream> stream_;
   std::optional<dnnl::graph::compiled_partition> compiled_;
   std::vector<dnnl::graph::tensor> inputs_;
   std::vector<dnnl::graph::tensor> outputs_;
@@ -50,7 +40,6 @@ class GraphBackend : public Backend {
   int32_t kv_len_ = 0;
   int32_t q_len_ = 0;
   std::vector<float> mask_;
-  OutputBuffer out_;
   std::size_t partitions_ = 0;
   KernelLog kernels_;
 };

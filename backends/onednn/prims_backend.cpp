@@ -5,11 +5,6 @@
 #include <limits>
 #include <stdexcept>
 
-#include "core/memory.h"
-#if SDPA_ONEDNN_GRAPH
-#include "backends/onednn/graph_allocator.h"
-#endif
-
 namespace sdpa::onednn {
 
 namespace {
@@ -36,49 +31,35 @@ bool is_masked(const Problem& p) { return p.mask != MaskKind::none; }
 
 }  // namespace
 
-PrimsBackend::PrimsBackend(const BackendOptions& options) : thread_limit_(options.threads) {}
+PrimsBackend::PrimsBackend(const BackendOptions& options)
+    : OnednnBackendBase(options, "primitives matmul + softmax + matmul",
+                        "primitives: matmul (src scale attribute, binary_add mask post-op), "
+                        "softmax_accurate, matmul; f32 scores materialised") {}
 
-PrimsBackend::~PrimsBackend() {
-  if (stream_) stream_->wait();
-}
-
-std::string PrimsBackend::describe() const {
-  return "oneDNN " + library_version() + " primitives matmul + softmax + matmul (" +
-         SDPA_ONEDNN_PACKAGE + "), " + runtime_name() + ", " + std::to_string(threads_used()) +
-         " threads, ISA " + effective_isa();
-}
-
-std::map<std::string, std::string> PrimsBackend::context() const {
-  auto ctx = library_context();
-  ctx["path"] = "primitives: matmul (src scale attribute, binary_add mask post-op), "
-                "softmax_accurate, matmul; f32 scores materialised";
-  return ctx;
-}
+PrimsBackend::~PrimsBackend() { release(); }
 
 Support PrimsBackend::supports(const Problem& p) const {
-  if (Support s = dtype_support(p.dtype); !s) return s;
+  // What prepare() allocates (the scratchpad, tens of KiB, aside): f32 scores, 16-bit
+  // probabilities for f16 / bf16, the additive mask (one (group·sq) x skv plane for the causal
+  // masks, one row per batch item for kvlen) and the output.
   const double scores = static_cast<double>(p.b * p.hq) * static_cast<double>(p.sq) *
                         static_cast<double>(p.skv);
   const double probs_bytes = p.dtype == DType::f32 ? 0.0 : 2.0;
-  const double causal_mask = p.mask == MaskKind::causal || p.mask == MaskKind::causal_br
-                                 ? 4.0 * static_cast<double>(p.group() * p.sq * p.skv)
-                                 : 0.0;
-  const double need = scores * (4.0 + probs_bytes) + causal_mask;
-  // prepare() frees the previous case's buffers (and `onednn`'s idle cache) first, so they count
-  // as free.
-  const double available = static_cast<double>(available_memory_bytes()) +
-                           static_cast<double>(held_bytes());
-  if (need > 0.5 * available) {
-    return Support::no("the materialised scores need " + format_bytes(need) +
-                       ", more than half of the " + format_bytes(available) + " available");
+  double mask = 0.0;
+  if (p.mask == MaskKind::causal || p.mask == MaskKind::causal_br) {
+    mask = 4.0 * static_cast<double>(p.group() * p.sq * p.skv);
+  } else if (p.mask == MaskKind::kvlen) {
+    mask = 4.0 * static_cast<double>(p.b * p.skv);
   }
-  return Support::yes();
+  const double output = static_cast<double>(p.o_elems() * storage_bytes(p.dtype));
+  return admit(p, scores * (4.0 + probs_bytes) + mask + output,
+               "the materialised scores, probabilities and mask");
 }
 
 void PrimsBackend::create_primitives(const Problem& p, const Inputs& in) {
   const SdpaDims dims = folded_gqa_dims(p);
   const dt io = memory_type(p.dtype);
-  const dnnl::engine& eng = *engine_;
+  const dnnl::engine& eng = engine();
 
   const memory::desc q_md = dense_md(dims.q, io);
   const memory::desc kt_md = transposed_md(dims.k, io);
@@ -152,39 +133,23 @@ void PrimsBackend::create_primitives(const Problem& p, const Inputs& in) {
   steps_ = {std::move(qk), std::move(softmax), std::move(pv)};
 }
 
-uint64_t PrimsBackend::held_bytes() const {
-  uint64_t held = scores_.capacity() * sizeof(float) + probs16_.capacity() * sizeof(uint16_t) +
-                  mask_.capacity() * sizeof(float) + scratchpad_.capacity();
-#if SDPA_ONEDNN_GRAPH
-  held += GraphMemoryPool::cached_bytes();  // idle blocks of `onednn`, freed by prepare()
-#endif
-  return held;
-}
-
 void PrimsBackend::release() {
-  if (stream_) stream_->wait();
+  wait_idle();
   steps_.clear();
-  // The n² buffers, and the blocks `onednn` keeps cached between its runs: no partition runs
-  // between cases.
-#if SDPA_ONEDNN_GRAPH
-  GraphMemoryPool::trim();
-#endif
-  scores_ = {};
-  probs16_ = {};
-  mask_ = {};
-  scratchpad_ = {};
+  free_storage(scores_);
+  free_storage(probs16_);
+  free_storage(mask_);
+  free_storage(scratchpad_);
+  free_storage(masked_rows_);
   out_ = {};
-  masked_rows_ = {};
+  scratch_bytes_ = 0;
+  kernels_ = {};
 }
 
 void PrimsBackend::prepare(const Problem& p, const Inputs& in) {
   // Free the previous case's n² buffers before allocating this one's, so the two never coexist.
   release();
   problem_ = p;
-  if (!engine_) {
-    engine_ = make_cpu_engine();
-    stream_ = dnnl::stream(*engine_);
-  }
   scale_ = static_cast<float>(p.scale());
   out_.resize(p.dtype, p.o_elems());
 
@@ -223,22 +188,18 @@ void PrimsBackend::prepare(const Problem& p, const Inputs& in) {
 
 void PrimsBackend::run() {
   try {
-    for (auto& step : steps_) step.primitive.execute(*stream_, step.args);
+    for (auto& step : steps_) step.primitive.execute(stream(), step.args);
   } catch (const dnnl::error& e) {
     rethrow(e, "primitive execute");
   }
   if (masked_rows_.empty()) return;
   // The softmax primitive has no inf_as_zero mode in the public API: a row whose keys are all
   // masked comes out NaN. Its output is defined as 0, which is what callers write there.
-  stream_->wait();
+  wait_idle();
   const std::size_t row_bytes = static_cast<std::size_t>(problem_.dv) * storage_bytes(problem_.dtype);
   auto* base = static_cast<uint8_t*>(out_.data());
   for (int64_t row : masked_rows_) std::memset(base + row * row_bytes, 0, row_bytes);
 }
-
-void PrimsBackend::sync() { stream_->wait(); }
-
-std::vector<double> PrimsBackend::output() { return out_.widened(); }
 
 std::map<std::string, std::string> PrimsBackend::case_notes() const {
   std::map<std::string, std::string> notes{{"fused", "0"}};
@@ -247,7 +208,5 @@ std::map<std::string, std::string> PrimsBackend::case_notes() const {
   }
   return notes;
 }
-
-std::vector<Calibration> PrimsBackend::calibrate() { return {calibrate_matmul_f32()}; }
 
 }  // namespace sdpa::onednn

@@ -6,36 +6,28 @@
 // library's memory descriptors.
 #pragma once
 
-#include <optional>
 #include <unordered_map>
 #include <vector>
 
 #include <oneapi/dnnl/dnnl.hpp>
 
-#include "backends/backend.h"
-#include "backends/onednn/layout.h"
-#include "backends/onednn/runtime.h"
+#include "backends/onednn/backend_base.h"
 #include "backends/onednn/verbose_log.h"
 
 namespace sdpa::onednn {
 
-class PrimsBackend : public Backend {
+class PrimsBackend : public OnednnBackendBase {
  public:
   explicit PrimsBackend(const BackendOptions& options);
   ~PrimsBackend() override;
 
   std::string name() const override { return "onednn_prims"; }
-  std::string describe() const override;
-  std::map<std::string, std::string> context() const override;
-  Support available() const override { return cpu_engine_status(); }
   Support supports(const Problem& problem) const override;
   void prepare(const Problem& problem, const Inputs& inputs) override;
   void run() override;
-  void sync() override;
-  std::vector<double> output() override;
   uint64_t scratch_bytes() const override { return scratch_bytes_; }
   std::map<std::string, std::string> case_notes() const override;
-  std::vector<Calibration> calibrate() override;
+  // Frees the primitives, the scores / probabilities / mask and the scratchpad.
   void release() override;
 
  private:
@@ -44,12 +36,8 @@ class PrimsBackend : public Backend {
     std::unordered_map<int, dnnl::memory> args;
   };
   void create_primitives(const Problem& p, const Inputs& in);
-  uint64_t held_bytes() const;
 
-  ThreadLimit thread_limit_;
   Problem problem_;
-  std::optional<dnnl::engine> engine_;
-  std::optional<dnnl::stream> stream_;
   std::vector<Step> steps_;
   // Host storage behind the memory objects.
   std::vector<float> scores_;
@@ -57,7 +45,6 @@ class PrimsBackend : public Backend {
   std::vector<float> mask_;
   std::vector<uint8_t> scratchpad_;
   float scale_ = 1.0f;
-  OutputBuffer out_;
   // Rows (b, h, i) that see no key: their softmax is NaN, so run() writes their 0 afterwards.
   std::vector<int64_t> masked_rows_;
   uint64_t scratch_bytes_ = 0;

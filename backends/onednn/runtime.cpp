@@ -1,13 +1,10 @@
 #include "backends/onednn/runtime.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cstdlib>
 #include <filesystem>
-#include <mutex>
 #include <stdexcept>
 #include <thread>
-#include <vector>
 
 #include <oneapi/dnnl/dnnl_version.h>
 
@@ -208,36 +205,6 @@ void rethrow(const dnnl::error& e, std::string_view call) {
                         " (status " + std::to_string(static_cast<int>(e.status)) + ")";
   if (e.status == dnnl_unimplemented) throw Unsupported(message);
   throw std::runtime_error(message);
-}
-
-Calibration calibrate_matmul_f32() {
-  constexpr int64_t n = 2048;
-  constexpr int runs = 8;  // the best of 8 takes < 1 s on 2 cores and is stable to ~2%
-  dnnl::engine engine = make_cpu_engine();
-  dnnl::stream stream(engine);
-  const dnnl::memory::desc md({n, n}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::ab);
-  std::vector<float> a(n * n, 1.0f), b(n * n, 0.5f), c(n * n);
-  double best_s = 0;
-  try {
-    dnnl::matmul::primitive_desc pd(engine, md, md, md);
-    dnnl::matmul mm(pd);
-    dnnl::memory ma(md, engine, a.data()), mb(md, engine, b.data()), mc(md, engine, c.data());
-    for (int r = 0; r < runs + 1; ++r) {  // +1: the first run pays for first touch
-      const auto t0 = std::chrono::steady_clock::now();
-      mm.execute(stream, {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}});
-      stream.wait();
-      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      if (r > 0 && (best_s == 0 || s < best_s)) best_s = s;
-    }
-  } catch (const dnnl::error& e) {
-    rethrow(e, "matmul f32 2048^3 (calibration)");
-  }
-  Calibration cal;
-  cal.device_class = "cpu";
-  cal.what = "oneDNN matmul f32 2048^3, " + std::to_string(threads_used()) + " threads";
-  cal.tflops = 2.0 * n * n * n / best_s / 1e12;
-  cal.from_library = true;
-  return cal;
 }
 
 }  // namespace sdpa::onednn

@@ -1,6 +1,7 @@
-// What both oneDNN backends share: bringing up the library's CPU engine (which, with the PyPI
-// wheels, is a SYCL CPU device behind Intel's OpenCL driver), the thread limit, the version /
-// ISA / runtime strings for describe() and context(), error messages, and the calibration GEMM.
+// The library's process-wide state and facts, for both oneDNN backends: bringing up its CPU
+// engine (which, with the PyPI wheels, is a SYCL CPU device behind Intel's OpenCL driver), the
+// storage types it runs on this CPU, the thread limit, the version / ISA / runtime strings for
+// describe() and context(), and error messages.
 #pragma once
 
 #include <map>
@@ -56,8 +57,5 @@ std::map<std::string, std::string> library_context();
 // Turns a dnnl::error into a message that names the call and the library status. An
 // unimplemented status is thrown as Unsupported, which the harness reports as a skip.
 [[noreturn]] void rethrow(const dnnl::error& e, std::string_view call);
-
-// f32 2048^3 through the matmul primitive, best of several runs, at the current thread limit.
-Calibration calibrate_matmul_f32();
 
 }  // namespace sdpa::onednn

@@ -1,21 +1,37 @@
 #!/usr/bin/env python3
-"""Runs sdpa-bench problems through PyTorch's scaled_dot_product_attention, once per PyTorch
-SDPA backend (cudnn, flash, efficient, math), and writes a results file in sdpa-bench's format
-(Google Benchmark JSON: one iteration entry per timed query, then the aggregates).
+"""Runs sdpa-bench problems through PyTorch's scaled_dot_product_attention and writes a results
+file in sdpa-bench's format (version 2), so `sdpa-bench report` shows PyTorch beside the
+project's own backends.
 
-    scripts/peers/torch_sdpa.py --suite flash_sweep --out results/torch.json
-    scripts/peers/torch_sdpa.py --problem b=2,hq=8,sq=1024,d=64,dtype=f16,mask=causal
-    scripts/peers/torch_sdpa.py --suite smoke --dry-run      # parse and count FLOPs, no torch
+    scripts/peers/setup-torch                      # once: pinned torch + numpy in .deps/torch
+    scripts/peers/torch_sdpa.py --device cpu --threads 2 --suite cpu_peak --out results-torch-cpu.json
+    scripts/peers/torch_sdpa.py --device cuda --suite flash_sweep --out results/torch-cuda.json
+    scripts/peers/torch_sdpa.py --device cuda --backend flash --problem b=2,hq=8,sq=1024,d=64,dtype=f16,mask=causal
+    scripts/peers/torch_sdpa.py --suite smoke --dry-run     # parse and count FLOPs; needs no torch
 
-Needs torch with a CUDA device; without one it says so and exits 2. Only the standard library
-otherwise. Timings are peers for sdpa-bench's own GPU backends: same problems, same FLOP
-count, same statistics. Inputs are torch.randn, not sdpa-bench's generator, so this script
-measures time only; correctness is sdpa-bench's job.
+Backends (benchmark names torch_<backend>): on CUDA one per PyTorch SDPA backend, pinned with
+sdpa_kernel (cudnn, flash, efficient, math); on the CPU `cpu` (whatever PyTorch dispatches) and
+the pinned `cpu_flash` and `cpu_math`. The kernel that actually ran is confirmed with
+torch.profiler and recorded per case (note_kernel).
+
+Every case is checked against an fp64 reference computed here with NumPy, with sdpa-bench's
+accuracy rule |o - r| <= tol_abs*sum_k p_k|v_k| + tol_rel*|r| and its constants. Inputs are
+N(0,1) from NumPy's PCG64 seeded with the problem's seed, rounded to the dtype: deterministic and
+independent of thread count and device, but NOT bit-identical to sdpa-bench's counter-based
+generator, so error figures are comparable in distribution, not element by element.
+
+Timing follows sdpa-bench's stopping policies (warm-up, then at least 64 samples, until the
+relative standard error of the mean is <= 0.5% or 10 s; `--policy quick`: 8 samples). CPU:
+real_time = cpu_time = wall clock of one call. CUDA: real_time = CUDA events around the call
+(device time), cpu_time = wall clock from the host call to completion (end-to-end latency).
+
+Needs torch (and numpy) only to run; finds .deps/torch (scripts/peers/setup-torch) by itself.
+Without torch it exits 2 and names the set-up script. Exit 1 if a case failed its check or
+errored. The parts that know nothing of torch (spec, statistics and stopping, reference and
+accuracy, results file) are peer_*.py beside this file, for any other peer to reuse.
 """
 
 import argparse
-import datetime
-import json
 import math
 import os
 import platform
@@ -23,261 +39,85 @@ import re
 import sys
 import time
 import warnings
-from dataclasses import dataclass, field
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SUITES = os.path.join(REPO, "harness", "suites")
-BACKENDS = ("cudnn", "flash", "efficient", "math")
-AGGREGATES = ("mean", "median", "stddev", "min", "max", "p90", "p99")
-MAX_DIM = 1 << 24  # as harness/problem.cpp: beyond this a dimension is a typo
-FLOPS_NOTE = ("flops = 2*(d+dv) per unmasked (query, key) pair, i.e. 4*b*hq*sq*skv*d for d = dv "
-              "and no mask; masked pairs are not counted")
+from peer_accuracy import (ACCURACY_NOTE, INPUTS_NOTE, REFERENCE_FLOPS, accuracy_summary, check_accuracy,
+                           make_inputs, reference, reference_row_stride)
+from peer_measure import measure, stopping_policy
+from peer_problem import REPO, SpecError, load_suite, parse_problem
+from peer_results import (FLOPS_NOTE, case_entries, cpuinfo_field, isa_flags, results_document, skip_entries,
+                          utc_now, write_atomically)
 
-
-class SpecError(ValueError):
-    """A malformed problem spec; the message names the key, the value and the rule."""
-
-
-@dataclass
-class Problem:
-    b: int = 1
-    hq: int = 1
-    hkv: int = 1
-    sq: int = 1
-    skv: int = 1
-    d: int = 64
-    dv: int = 64
-    dtype: str = "f32"
-    mask: str = "none"  # none, causal, causal_br, kvlen
-    kvlen: list = field(default_factory=list)
-    scale_value: float = None  # None: 1/sqrt(d)
-    seed: int = 1
-
-    def scale(self):
-        return self.scale_value if self.scale_value is not None else 1.0 / math.sqrt(self.d)
-
-    def visible_keys(self, bi, i):
-        """Keys [0, visible) that query row i of batch item bi sees (harness/problem.cpp)."""
-        if self.mask == "causal":
-            return min(self.skv, i + 1)
-        if self.mask == "causal_br":
-            return min(max(i + 1 + self.skv - self.sq, 0), self.skv)
-        if self.mask == "kvlen":
-            return min(self.skv, self.kvlen[bi])
-        return self.skv
-
-    def visible_pairs(self):
-        pairs = 0
-        for bi in range(self.b):
-            if self.mask in ("none", "kvlen"):
-                per_head = self.sq * self.visible_keys(bi, 0)
-            else:
-                per_head = sum(self.visible_keys(bi, i) for i in range(self.sq))
-            pairs += per_head * self.hq
-        return pairs
-
-    def flops(self):
-        return float(self.visible_pairs()) * 2.0 * (self.d + self.dv)
-
-    def to_string(self):
-        """The canonical spec line, as sdpa-bench writes it (the benchmark names must match)."""
-        mask = "kvlen:" + "/".join(str(x) for x in self.kvlen) if self.mask == "kvlen" else self.mask
-        scale = "default" if self.scale_value is None else format(self.scale_value, ".17g")
-        return (f"b={self.b},hq={self.hq},hkv={self.hkv},sq={self.sq},skv={self.skv},d={self.d},"
-                f"dv={self.dv},dtype={self.dtype},mask={mask},scale={scale},seed={self.seed}")
+SETUP = "scripts/peers/setup-torch"
+CUDA_BACKENDS = ("cudnn", "flash", "efficient", "math")
+CPU_BACKENDS = ("cpu", "cpu_flash", "cpu_math")
+# The math backend materialises b*hq*sq*skv scores (and their softmax) in memory: above this
+# many it is left out (skip with the reason) instead of running for minutes or exhausting memory.
+MATH_MAX_SCORES = 1 << 28
 
 
-def _fail(key, value, rule):
-    raise SpecError(f"problem spec: {key}" + (f"={value}" if value else "") + f": {rule}")
+def _add_local_prefix():
+    """Puts the prefix of scripts/peers/setup-torch on sys.path, so no PYTHONPATH is needed."""
+    prefix = os.environ.get("SDPA_TORCH_PREFIX") or os.path.join(REPO, ".deps", "torch")
+    site = os.path.join(prefix, "lib", f"python{sys.version_info[0]}.{sys.version_info[1]}", "site-packages")
+    if os.path.isdir(site) and site not in sys.path:
+        sys.path.insert(0, site)
 
 
-def _int(key, value, minimum):
-    if not re.fullmatch(r"-?[0-9]+", value):  # what std::from_chars accepts: no '+', '_' or spaces
-        _fail(key, value, "must be an integer")
-    result = int(value)
-    if result < minimum:
-        _fail(key, value, f"must be >= {minimum}")
-    return result
+_add_local_prefix()
 
 
-def _float(value):
-    """A decimal number as std::from_chars reads it (no '_', no leading '+'), else NaN."""
-    if not re.fullmatch(r"-?[0-9.]+([eE][-+]?[0-9]+)?", value):
-        return float("nan")
-    try:
-        return float(value)
-    except ValueError:
-        return float("nan")
+# ---- which kernel ran (torch.profiler event names) --------------------------------------------
+
+SDPA_OPS = {  # the aten op each PyTorch SDPA path runs, as the profiler names it
+    "aten::_scaled_dot_product_flash_attention_for_cpu": "flash_attention_cpu",
+    "aten::_scaled_dot_product_flash_attention": "flash",
+    "aten::_scaled_dot_product_efficient_attention": "efficient",
+    "aten::_scaled_dot_product_cudnn_attention": "cudnn",
+    "aten::_scaled_dot_product_fused_attention_overrideable": "fused_overrideable",
+    "aten::_scaled_dot_product_attention_math": "math",
+}
 
 
-def _dim(key, value):
-    result = _int(key, value, 1)
-    if result > MAX_DIM:
-        _fail(key, value, f"must be <= {MAX_DIM}")
-    return result
+def kernel_from_profile(op_names, device_kernels=()):
+    """A note naming the SDPA path PyTorch dispatched, from the profiler's op names, plus the
+    longest-running device kernels (name, total time), if any."""
+    found = [SDPA_OPS[n] + f" ({n})" for n in dict.fromkeys(op_names) if n in SDPA_OPS]
+    note = "; ".join(found) if found else "unknown (no SDPA op in the profile)"
+    if device_kernels:
+        kernels = sorted(device_kernels, key=lambda kv: -kv[1])[:2]
+        note += "; device kernels: " + ", ".join(name[:100] for name, _ in kernels)
+    return note
 
 
-def parse_problem(spec):
-    """Parses a spec line with the rules of harness/problem.cpp; raises SpecError."""
-    spec = spec.strip()
-    if not spec:
-        _fail("spec", "", "is empty; expected key=value pairs separated by ','")
-    seen = {}
-    for item in spec.split(","):
-        item = item.strip()
-        key, eq, value = item.partition("=")
-        key, value = key.strip(), value.strip()
-        if not eq or not key:
-            _fail(item, "", "expected key=value")
-        if not value:
-            _fail(key, "", "has no value")
-        if key in seen:
-            _fail(key, value, "is given twice")
-        seen[key] = value
-    known = ("b", "h", "hq", "hkv", "sq", "skv", "d", "dv", "dtype", "mask", "scale", "seed")
-    for key, value in seen.items():
-        if key not in known:
-            _fail(key, value, "unknown key; known keys: " + ",".join(known))
-
-    p = Problem()
-    if "b" in seen:
-        p.b = _dim("b", seen["b"])
-    if "h" in seen and "hq" in seen:
-        _fail("h", seen["h"], "give h or hq, not both (h is an alias of hq)")
-    for key in ("h", "hq"):
-        if key in seen:
-            p.hq = _dim(key, seen[key])
-    p.hkv = _dim("hkv", seen["hkv"]) if "hkv" in seen else p.hq
-    if p.hq % p.hkv != 0:
-        _fail("hkv", seen["hkv"], f"hq={p.hq} must be a multiple of hkv")
-    if "sq" in seen:
-        p.sq = _dim("sq", seen["sq"])
-    p.skv = _dim("skv", seen["skv"]) if "skv" in seen else p.sq
-    if "d" in seen:
-        p.d = _dim("d", seen["d"])
-    p.dv = _dim("dv", seen["dv"]) if "dv" in seen else p.d
-    if "dtype" in seen:
-        if seen["dtype"] not in ("f32", "f16", "bf16"):
-            _fail("dtype", seen["dtype"], "must be one of f32, f16, bf16")
-        p.dtype = seen["dtype"]
-    if "mask" in seen:
-        m = seen["mask"]
-        if m in ("none", "causal", "causal_br"):
-            p.mask = m
-        elif m.startswith("kvlen:"):
-            p.mask = "kvlen"
-            for length in m[len("kvlen:"):].split("/"):
-                value = _int("mask", length, 0)
-                if value > p.skv:
-                    _fail("mask", m, f"kvlen {value} exceeds skv={p.skv}")
-                p.kvlen.append(value)
-            if len(p.kvlen) != p.b:
-                _fail("mask", m, f"kvlen needs one length per batch item (b={p.b}, got {len(p.kvlen)})")
-        else:
-            _fail("mask", m, "must be none, causal, causal_br or kvlen:L1/L2/...")
-    if "scale" in seen and seen["scale"] != "default":
-        s = _float(seen["scale"])
-        if not math.isfinite(s) or s <= 0:
-            _fail("scale", seen["scale"], "must be 'default' (1/sqrt(d)) or a positive finite number")
-        p.scale_value = s
-    if "seed" in seen:
-        p.seed = _int("seed", seen["seed"], 0)
-    return p
-
-
-def load_suite(name_or_path):
-    """Problem lines of a suite (a name in harness/suites or a path); '#' starts a comment."""
-    path = name_or_path
-    if not os.path.exists(path):
-        path = os.path.join(SUITES, name_or_path + ".txt")
-    if not os.path.exists(path):
-        known = sorted(f[:-4] for f in os.listdir(SUITES) if f.endswith(".txt")) if os.path.isdir(SUITES) else []
-        raise SpecError(f"suite {name_or_path}: no such file or suite (known suites: {', '.join(known)})")
-    problems = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            line = line.split("#", 1)[0].strip()
-            if not line:
-                continue
-            try:
-                problems.append(parse_problem(line))
-            except SpecError as e:
-                raise SpecError(f"{os.path.basename(path)}:{number}: {e}") from None
-    return problems
-
-
-def percentile(samples, q):
-    """Linear interpolation between order statistics (NumPy's default), as harness/stats.cpp."""
-    s = sorted(samples)
-    pos = min(max(q, 0.0), 100.0) / 100.0 * (len(s) - 1)
-    lo = int(math.floor(pos))
-    hi = min(lo + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
-
-
-def summarize(samples):
-    n = len(samples)
-    mean = sum(samples) / n
-    var = sum((x - mean) ** 2 for x in samples)
-    return {"mean": mean, "median": percentile(samples, 50), "min": min(samples), "max": max(samples),
-            "p90": percentile(samples, 90), "p99": percentile(samples, 99),
-            "stddev": math.sqrt(var / (n - 1)) if n > 1 else 0.0}
-
-
-def _base_entry(backend, p):
-    name = f"torch_{backend}/{p.to_string()}"
-    return {"name": name, "run_name": name, "backend": f"torch_{backend}", "problem": p.to_string(),
-            "threads": 1, "iterations": 1, "time_unit": "ms"}
-
-
-def _counters(p, time_ms):
-    flops = p.flops()
-    return {"flops": flops, "tflops": flops / (time_ms * 1e-3) / 1e12 if time_ms > 0 else 0.0}
-
-
-def skip_entries(backend, p, reason):
-    e = _base_entry(backend, p)
-    e.update({"status": "skip", "run_type": "iteration", "repetitions": 0, "repetition_index": 0,
-              "real_time": 0, "cpu_time": 0, "error_occurred": True, "error_message": "skip: " + reason})
-    return [e]
-
-
-def case_entries(backend, p, device_ms, wall_ms):
-    """One iteration entry per timed query (real_time: CUDA events; cpu_time: wall clock of the
-    same query), then the aggregates, named like sdpa-bench's. Status "unchecked": the output is
-    not compared with a reference here (sdpa-bench's own backends say pass or fail)."""
-    n = len(device_ms)
-    out = []
-    for i, (dev, wall) in enumerate(zip(device_ms, wall_ms)):
-        e = _base_entry(backend, p)
-        e.update({"status": "unchecked", "run_type": "iteration", "repetitions": n, "repetition_index": i,
-                  "real_time": dev, "cpu_time": wall})
-        e.update(_counters(p, dev))
-        out.append(e)
-    dev_sum, wall_sum = summarize(device_ms), summarize(wall_ms)
-    for agg in AGGREGATES:
-        e = _base_entry(backend, p)
-        e.update({"name": e["run_name"] + "_" + agg, "status": "unchecked", "run_type": "aggregate",
-                  "aggregate_name": agg, "aggregate_unit": "time", "repetitions": n,
-                  "real_time": dev_sum[agg], "cpu_time": wall_sum[agg], "device_clock": True})
-        if agg != "stddev":
-            e.update(_counters(p, dev_sum[agg]))
-        out.append(e)
-    return out
+def memory_peak(events):
+    """Peak of the running sum of (start time, bytes) allocation (+) and free (-) events."""
+    peak = cur = 0
+    for _, size in sorted(events, key=lambda e: e[0]):
+        cur += size
+        peak = max(peak, cur)
+    return peak
 
 
 # ---- torch ------------------------------------------------------------------------------
 
-def _import_torch():
-    """torch and its CUDA device, or exit 2 with the reason."""
+class MissingDependency(Exception):
+    pass
+
+
+def import_torch(device):
+    """torch and numpy, or MissingDependency with what to do."""
+    # Kineto's start/stop chatter (and "gpuGetDeviceCount failed" without a GPU) on every profile.
+    os.environ.setdefault("KINETO_LOG_LEVEL", "5")
     try:
-        import torch  # optional: --dry-run needs no torch
-        from torch.nn.attention import SDPBackend, sdpa_kernel
+        import numpy  # noqa: F401  (the fp64 reference)
+        import torch
+        from torch.nn.attention import SDPBackend, sdpa_kernel  # noqa: F401  (PyTorch >= 2.3)
     except ImportError as e:
-        sys.exit(f"torch_sdpa: PyTorch (with torch.nn.attention, 2.3 or newer) is not installed: {e}")
-    if not torch.cuda.is_available():
-        sys.exit(f"torch_sdpa: torch {torch.__version__} sees no CUDA device "
-                 f"(built for CUDA {torch.version.cuda}); nothing to run")
+        raise MissingDependency(f"PyTorch (2.3 or newer) and NumPy are needed: {e}; install them with {SETUP} "
+                                f"(pinned, into .deps/torch, found by this script)") from None
+    if device == "cuda" and not torch.cuda.is_available():
+        raise MissingDependency(f"torch {torch.__version__} sees no CUDA device (built for CUDA "
+                                f"{torch.version.cuda}); use --device cpu for PyTorch's CPU SDPA")
     return torch
 
 
@@ -288,25 +128,62 @@ def _version_string(v):
     return f"{v // 10000}.{v % 10000 // 100}.{v % 100}" if v >= 10000 else f"{v // 1000}.{v % 1000 // 100}.{v % 100}"
 
 
-def torch_context(torch):
-    props = torch.cuda.get_device_properties(0)
+def _load_average():
+    """1, 5, 15-minute load averages: other work on the machine shows in the timings."""
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
+def torch_context(torch, device, policy, gqa):
+    import numpy
     ctx = {
-        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "host_name": platform.node(),
-        "executable": "scripts/peers/torch_sdpa.py",
+        "executable": "torch_sdpa.py",
+        "peer": "pytorch",
         "torch_version": torch.__version__,
+        "numpy_version": numpy.__version__,
+        "python_version": platform.python_version(),
+        "host_name": platform.node(),
+        "date": utc_now(),
+        "cpu_model": cpuinfo_field("model name"),
+        "cpu_cores_online": str(os.cpu_count()),
+        "isa_flags": isa_flags(),
+        "threads_used": str(torch.get_num_threads()),
+        "load_average_start": _load_average(),
+        "stopping_policy": policy.name + " (hot caches)",
+        "busy_threads": ("per case: process CPU time / wall time while sampling, i.e. how many threads were on a "
+                         "core on average; well below threads_used means the machine was shared (or the kernel "
+                         "serialised) and the latencies include waiting for cores"),
+        "flops_rule": FLOPS_NOTE,
+        "accuracy_rule": ACCURACY_NOTE,
+        "inputs": INPUTS_NOTE,
+        "gqa": ("enable_gqa=True (K/V not copied)" if gqa == "native"
+                else "K/V heads expanded with repeat_interleave before timing"),
+    }
+    try:
+        ctx["torch_cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+    except AttributeError:
+        pass
+    if torch.backends.mkldnn.is_available():
+        ctx["torch_mkldnn"] = "available"
+    if device == "cpu":
+        ctx["device"] = f"cpu: {ctx['cpu_model']}, {ctx['threads_used']} threads"
+        ctx["timing"] = ("real_time and cpu_time: wall clock (time.perf_counter) of one scaled_dot_product_attention "
+                         "call on the CPU, the call returning with the output computed; no device clock")
+        return ctx
+    props = torch.cuda.get_device_properties(0)
+    ctx.update({
+        "device": f"cuda: {props.name}",
+        "timing": ("real_time: device time, CUDA events recorded around one scaled_dot_product_attention call; "
+                   "cpu_time: end-to-end latency, wall clock from the host call to completion (event synchronize)"),
         "cuda_runtime": str(torch.version.cuda),
         "cudnn_version": _version_string(torch.backends.cudnn.version()),
         "cuda_device": props.name,
-        "cuda_device_index": "0",
         "cuda_compute_capability": f"{props.major}.{props.minor}",
         "cuda_sm_count": str(props.multi_processor_count),
         "cuda_mem_bytes": str(props.total_memory),
-        "flops_note": FLOPS_NOTE,
-        "inputs": "torch.randn per problem seed (not sdpa-bench's generator): timings only, no accuracy check",
-        "timing": "real_time: CUDA events around one scaled_dot_product_attention call; cpu_time: wall clock "
-                  "of the same call and a synchronize",
-    }
+    })
     if hasattr(props, "L2_cache_size"):
         ctx["cuda_l2_bytes"] = str(props.L2_cache_size)
     try:  # private, but the only place torch reports the driver's CUDA version
@@ -317,99 +194,212 @@ def torch_context(torch):
     return ctx
 
 
-def _inputs(torch, p):
-    dtype = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}[p.dtype]
-    gen = torch.Generator(device="cuda").manual_seed(p.seed)
-
-    def randn(*shape):
-        return torch.randn(*shape, generator=gen, device="cuda", dtype=torch.float32).to(dtype)
-
-    return randn(p.b, p.hq, p.sq, p.d), randn(p.b, p.hkv, p.skv, p.d), randn(p.b, p.hkv, p.skv, p.dv)
+TORCH_DTYPES = {"f32": "float32", "f16": "float16", "bf16": "bfloat16"}
 
 
-def _attention_call(torch, p, q, k, v):
-    """The SDPA call for this problem's mask; masks beyond is_causal become what PyTorch offers."""
+class Case:
+    """One problem's inputs (rounded to the dtype, on the CPU) and its fp64 reference."""
+
+    def __init__(self, torch, p, reference_flops):
+        dtype = getattr(torch, TORCH_DTYPES[p.dtype])
+        q, k, v = make_inputs(p)
+        self.torch, self.p = torch, p
+        self.q, self.k, self.v = (torch.from_numpy(x).to(dtype) for x in (q, k, v))
+        self.stride = reference_row_stride(p, reference_flops)
+        self.rows, self.ref, self.abs_pv = reference(
+            p, *(t.to(torch.float64).numpy() for t in (self.q, self.k, self.v)), stride=self.stride)
+
+    def check(self, out):
+        """Accuracy of a (b, hq, sq, dv) output on the reference's rows."""
+        flat = out.detach().to("cpu", self.torch.float64).reshape(-1, self.p.dv).numpy()[self.rows]
+        return check_accuracy(self.p.dtype, flat, self.ref, self.abs_pv)
+
+
+def attention_call(torch, p, q, k, v, gqa):
+    """The SDPA call for this problem's mask and GQA. Masks beyond is_causal become what PyTorch
+    offers: causal_lower_right for causal_br, a boolean key mask (True: attend) for kvlen."""
     import torch.nn.functional as F
     kwargs = {"scale": p.scale()}
     if p.hq != p.hkv:
-        kwargs["enable_gqa"] = True  # PyTorch >= 2.5; older raises TypeError -> skip
+        if gqa == "native":
+            kwargs["enable_gqa"] = True  # PyTorch >= 2.5; older raises TypeError -> skip
+        else:
+            k = k.repeat_interleave(p.group(), dim=1)
+            v = v.repeat_interleave(p.group(), dim=1)
     if p.mask == "causal":
         kwargs["is_causal"] = True  # top-left, as the spec's causal
     elif p.mask == "causal_br":
         from torch.nn.attention.bias import causal_lower_right
         kwargs["attn_mask"] = causal_lower_right(p.sq, p.skv)
     elif p.mask == "kvlen":
-        keys = torch.arange(p.skv, device="cuda")
-        lengths = torch.tensor([min(x, p.skv) for x in p.kvlen], device="cuda")
-        kwargs["attn_mask"] = (keys[None, :] < lengths[:, None])[:, None, None, :]  # True: attend
-    return lambda: F.scaled_dot_product_attention(q, k, v, **kwargs)
+        keys = torch.arange(p.skv, device=q.device)
+        lengths = torch.tensor(p.kvlen, device=q.device)
+        kwargs["attn_mask"] = (keys[None, :] < lengths[:, None])[:, None, None, :]
+
+    def call():
+        with torch.inference_mode():
+            return F.scaled_dot_product_attention(q, k, v, **kwargs)
+    return call
 
 
-def time_case(torch, backend, p, warmup, samples):
-    """Per-query device and wall times in ms, or raises with PyTorch's reason."""
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-    kind = {"cudnn": SDPBackend.CUDNN_ATTENTION, "flash": SDPBackend.FLASH_ATTENTION,
-            "efficient": SDPBackend.EFFICIENT_ATTENTION, "math": SDPBackend.MATH}[backend]
-    q, k, v = _inputs(torch, p)
-    call = _attention_call(torch, p, q, k, v)
-    start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    device_ms, wall_ms = [], []
-    with sdpa_kernel([kind]):
-        for _ in range(warmup):
-            call()
-        torch.cuda.synchronize()
-        for _ in range(samples):
-            t0 = time.perf_counter()
-            start.record()
-            call()
-            stop.record()
-            stop.synchronize()
-            wall_ms.append((time.perf_counter() - t0) * 1e3)
-            device_ms.append(start.elapsed_time(stop))
-    return device_ms, wall_ms
+def sdpa_backends(torch, backend):
+    """The SDPBackend list to pin, or None for PyTorch's own choice."""
+    from torch.nn.attention import SDPBackend
+    return {"cudnn": [SDPBackend.CUDNN_ATTENTION], "flash": [SDPBackend.FLASH_ATTENTION],
+            "efficient": [SDPBackend.EFFICIENT_ATTENTION], "math": [SDPBackend.MATH],
+            "cpu": None, "cpu_flash": [SDPBackend.FLASH_ATTENTION], "cpu_math": [SDPBackend.MATH]}[backend]
+
+
+def profile_call(torch, call, device):
+    """Runs call once under torch.profiler: (kernel note, peak bytes the call had allocated on the
+    device at any moment, from the allocator's memory events)."""
+    from torch.profiler import ProfilerActivity, profile
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
+    with profile(activities=activities, profile_memory=True) as prof:
+        call()
+        if device == "cuda":
+            torch.cuda.synchronize()
+    names, kernels, mem = [], {}, []
+    memory_device = "CUDA" if device == "cuda" else "CPU"
+    try:
+        raw = prof.profiler.kineto_results.events()
+    except AttributeError:  # no raw events in this torch: names only
+        return kernel_from_profile([e.name for e in prof.events()]), 0
+    for e in raw:
+        name, where = e.name(), str(e.device_type())
+        if name == "[memory]":
+            if memory_device in where:
+                mem.append((e.start_ns(), e.nbytes()))
+        elif device == "cuda" and "CUDA" in where:
+            kernels[name] = kernels.get(name, 0) + e.duration_ns()
+        else:
+            names.append(name)
+    return kernel_from_profile(names, list(kernels.items())), memory_peak(mem)
+
+
+def run_backend(torch, case, backend, device, policy, gqa):
+    """One (backend, problem) case: accuracy, kernel, memory, then the timed samples."""
+    p = case.p
+    q, k, v = (t.to(device) for t in (case.q, case.k, case.v))
+    call = attention_call(torch, p, q, k, v, gqa)
+    pinned = sdpa_backends(torch, backend)
+    from contextlib import nullcontext
+    from torch.nn.attention import sdpa_kernel
+    out_bytes = p.b * p.hq * p.sq * p.dv * q.element_size()
+    with sdpa_kernel(pinned) if pinned else nullcontext():
+        if device == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            before = torch.cuda.memory_allocated()
+        out = call()
+        if device == "cuda":
+            torch.cuda.synchronize()
+            scratch = max(0, torch.cuda.max_memory_allocated() - before - out_bytes)
+        acc = case.check(out)
+        del out
+        kernel, peak = profile_call(torch, call, device)
+        if device == "cpu":
+            scratch = max(0, peak - out_bytes)
+        if device == "cuda":
+            start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+
+            def sample():
+                t0 = time.perf_counter()
+                start.record()
+                call()
+                stop.record()
+                stop.synchronize()
+                return (time.perf_counter() - t0) * 1e3, start.elapsed_time(stop)
+        else:
+            def sample():
+                t0 = time.perf_counter()
+                call()
+                return (time.perf_counter() - t0) * 1e3, None
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        wall, dev, why = measure(sample, policy)
+        busy = (time.process_time() - cpu0) / max(time.perf_counter() - wall0, 1e-9)
+    notes = {"kernel": kernel,
+             "scratch": ("peak bytes allocated by the call beyond its output, from "
+                         + ("torch.cuda.max_memory_allocated" if device == "cuda" else
+                            "the CPU allocator's events in torch.profiler"))}
+    if p.hq != p.hkv:
+        notes["gqa"] = "enable_gqa" if gqa == "native" else "repeat_interleave (outside the timed call)"
+    extra = {"rows_checked": int(case.rows.size), "rows_total": p.b * p.hq * p.sq, "busy_threads": round(busy, 3)}
+    return case_entries("torch_" + backend, p, wall, dev, why, acc, scratch, notes, extra), acc, kernel
+
+
+def skip_reason(p, backend, math_max_scores):
+    if backend in ("math", "cpu_math") and p.scores() > math_max_scores:
+        return (f"the math backend materialises b*hq*sq*skv = {p.scores()} scores, above the limit of "
+                f"{math_max_scores} (--math-max-scores)")
+    return None
 
 
 def _first_line(text):
-    text = text.strip()
+    """The first line of an error or warning, without PyTorch's "(Triggered internally at file:line.)"."""
+    text = re.sub(r"\s*\(Triggered internally at [^)]*\)", "", str(text)).strip()
     return text.splitlines()[0] if text else ""
 
 
-def run(problems, backends, warmup, samples, out_path):
-    torch = _import_torch()
+def run(problems, backends, device, policy, out_path, gqa="native", threads=None,
+        math_max_scores=MATH_MAX_SCORES, reference_flops=REFERENCE_FLOPS):
+    torch = import_torch(device)
+    if threads:
+        torch.set_num_threads(threads)
+    context = torch_context(torch, device, policy, gqa)
     entries = []
     total = len(problems) * len(backends)
     index = 0
+    failures = 0
     for p in problems:
+        case = None
         for backend in backends:
             index += 1
+            name = f"torch_{backend}"
+            reason = skip_reason(p, backend, math_max_scores)
+            if reason:
+                entries += skip_entries(name, p, reason)
+                print(f"[{index}/{total}] {name} {p.to_string()}: skip: {reason}", file=sys.stderr)
+                continue
             # PyTorch says why a backend declines in warnings; the error itself only says that
             # no kernel was available.
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 try:
-                    device_ms, wall_ms = time_case(torch, backend, p, warmup, samples)
+                    if case is None:
+                        case = Case(torch, p, reference_flops)
+                    case_out, acc, kernel = run_backend(torch, case, backend, device, policy, gqa)
                     failure = None
-                except (RuntimeError, TypeError, ValueError) as e:  # "No available kernel", OOM, old torch
+                except (RuntimeError, TypeError, ValueError, MemoryError) as e:
                     failure = e
             if failure is None:
-                entries += case_entries(backend, p, device_ms, wall_ms)
-                med = summarize(device_ms)["median"]
-                status = f"{med:.4f} ms, {_counters(p, med)['tflops']:.1f} TFLOP/s"
+                entries += case_out
+                med = case_out[1]
+                status = (f"{med['status']}, p50 {med['real_time']:.4g} ms, {med['tflops']:.3g} TFLOP/s, "
+                          f"{accuracy_summary(acc)}, {kernel}, {med['stopped_because']}, "
+                          f"{med['busy_threads']:.2f} threads busy")
+                failures += 0 if acc["pass"] else 1
             else:
-                reason = _first_line(str(failure)) or type(failure).__name__
-                why = [_first_line(str(w.message)) for w in caught]
-                if why:
-                    reason += " (" + "; ".join(dict.fromkeys(why)) + ")"
-                entries += skip_entries(backend, p, reason)
-                status = "skip: " + reason
-                torch.cuda.empty_cache()
-            print(f"[{index}/{total}] torch_{backend} {p.to_string()}: {status}", file=sys.stderr)
-    doc = {"context": torch_context(torch), "benchmarks": entries}
-    tmp = f"{out_path}.tmp.{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(doc, f, indent=1)
-    os.replace(tmp, out_path)  # a reader never sees half a file
+                text = _first_line(failure) or type(failure).__name__
+                oom = isinstance(failure, MemoryError) or "out of memory" in text.lower()
+                declined = ("No available kernel" in text or isinstance(failure, TypeError)
+                            or "not supported" in text.lower())
+                why = [w for w in (_first_line(w.message) for w in caught) if w]
+                if why and declined:
+                    text += " (" + "; ".join(dict.fromkeys(why)) + ")"
+                kind = "skip" if (declined or oom) else "error"
+                failures += kind == "error"
+                entries += skip_entries(name, p, text, kind)
+                status = f"{kind}: {text}"
+                if device == "cuda":
+                    torch.cuda.empty_cache()
+            print(f"[{index}/{total}] {name} {p.to_string()}: {status}", file=sys.stderr)
+    context["load_average_end"] = _load_average()
+    context["date_end"] = utc_now()
+    doc = results_document(context, entries)
+    write_atomically(out_path, doc)
     print(f"wrote {out_path}", file=sys.stderr)
+    return failures
 
 
 def dry_run(problems):
@@ -422,17 +412,41 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--suite", help="suite name (harness/suites/<name>.txt) or path")
     parser.add_argument("--problem", action="append", default=[], help="a problem spec line (repeatable)")
-    parser.add_argument("--backend", action="append", choices=BACKENDS,
-                        help="PyTorch SDPA backend (repeatable; default: all of " + ", ".join(BACKENDS) + ")")
-    parser.add_argument("--warmup", type=int, default=10, help="untimed calls before sampling (default 10)")
-    parser.add_argument("--samples", type=int, default=64,
-                        help="timed calls per case (default 64, the minimum for a p90 claim)")
+    parser.add_argument("--device", choices=("cuda", "cpu"), default="cuda", help="default cuda")
+    parser.add_argument("--backend", action="append", choices=CUDA_BACKENDS + CPU_BACKENDS,
+                        help=f"repeatable; default: all of {', '.join(CUDA_BACKENDS)} on cuda, cpu on cpu "
+                             "(PyTorch's own choice; cpu_flash and cpu_math pin one)")
+    parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: PyTorch's)")
+    parser.add_argument("--policy", default="default", help="stopping policy: default, quick, p99")
+    parser.add_argument("--warmup", type=int, help="untimed calls before sampling (default: the policy's)")
+    parser.add_argument("--samples", type=int, help="exactly this many timed calls (overrides the policy)")
+    parser.add_argument("--gqa", choices=("native", "repeat"), default="native",
+                        help="GQA through enable_gqa (native, default) or repeat_interleave of K/V")
+    parser.add_argument("--math-max-scores", type=int, default=MATH_MAX_SCORES,
+                        help=f"skip the math backend above this many b*hq*sq*skv scores (default {MATH_MAX_SCORES})")
+    parser.add_argument("--reference-flops", type=float, default=REFERENCE_FLOPS,
+                        help=f"fp64 reference budget; above it a row sample is checked (default {REFERENCE_FLOPS:g})")
     parser.add_argument("--out", default="torch_sdpa.json", help="results file (default torch_sdpa.json)")
     parser.add_argument("--dry-run", action="store_true", help="parse and print FLOPs; needs no torch")
     args = parser.parse_args(argv)
     try:
-        if args.samples < 1 or args.warmup < 0:
-            raise SpecError("--samples must be >= 1 and --warmup >= 0")
+        policy = stopping_policy(args.policy)
+        if args.warmup is not None:
+            if args.warmup < 0:
+                raise SpecError("--warmup must be >= 0")
+            policy.warmup = args.warmup
+        if args.samples is not None:
+            if args.samples < 1:
+                raise SpecError("--samples must be >= 1")
+            policy.min_samples = policy.max_samples = args.samples
+            policy.case_budget_s = math.inf
+        if args.threads is not None and args.threads < 1:
+            raise SpecError("--threads must be >= 1")
+        backends = args.backend or list(CUDA_BACKENDS if args.device == "cuda" else CPU_BACKENDS[:1])
+        wrong = [b for b in backends if (b in CPU_BACKENDS) != (args.device == "cpu")]
+        if wrong:
+            raise SpecError(f"--backend {wrong[0]} is not a {args.device} backend (cuda: "
+                            f"{', '.join(CUDA_BACKENDS)}; cpu: {', '.join(CPU_BACKENDS)})")
         problems = [parse_problem(s) for s in args.problem]
         if args.suite:
             problems += load_suite(args.suite)
@@ -442,16 +456,16 @@ def main(argv=None):
     if not problems:
         print("torch_sdpa: nothing to run: give --suite or --problem", file=sys.stderr)
         return 2
-    backends = args.backend or list(BACKENDS)
     if args.dry_run:
         dry_run(problems)
         return 0
     try:
-        run(problems, backends, args.warmup, args.samples, args.out)
-    except SystemExit as e:  # torch or CUDA missing: the message, then exit 2
-        print(e.code, file=sys.stderr)
+        failures = run(problems, backends, args.device, policy, args.out, args.gqa, args.threads,
+                       args.math_max_scores, args.reference_flops)
+    except MissingDependency as e:
+        print(f"torch_sdpa: {e}", file=sys.stderr)
         return 2
-    return 0
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

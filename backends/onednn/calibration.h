@@ -1,0 +1,17 @@
+// The peaks of oneDNN's matmul on this CPU, the denominators of fraction-of-peak: one GEMM per
+// storage type the CPU runs (see dtype_support()), measured once per process and thread count,
+// so that `onednn` and `onednn_prims`, which run in one process, report the same figures and
+// pay for them once.
+#pragma once
+
+#include <vector>
+
+#include "backends/backend.h"
+
+namespace sdpa::onednn {
+
+// f32, then bf16 and f16 where oneDNN runs them on this CPU, at the current thread limit.
+// Empty when there is no CPU engine.
+std::vector<Calibration> matmul_peaks();
+
+}  // namespace sdpa::onednn
