@@ -36,4 +36,22 @@ int64_t min_samples_for_percentile(double percentile_fraction, double confidence
 // the claim at all (then min_samples_for_percentile() says how many would).
 double early_stopping_percentile(std::vector<double> samples, double percentile_fraction, double confidence = 0.99);
 
+// Mann-Whitney U test (Wilcoxon rank-sum), two-sided: do the values of x tend to differ from
+// those of y? Rank-based, so a few outliers (a preempted sample) cannot make a slowdown look
+// significant the way they inflate a t-test's mean. Computed as scipy.stats.mannwhitneyu
+// (method "auto", the test Google Benchmark's compare.py runs): the exact null distribution when
+// a sample has at most 8 values and there are no ties, else the normal approximation with the tie
+// correction of the variance and a continuity correction of 0.5.
+struct MannWhitney {
+  double u = 0;  // U of x: the pairs (x_i, y_j) with x_i > y_j, a tie counting one half
+  double p_value = 1;  // two-sided; 1 when a sample is empty or every value is equal
+  bool exact = false;  // exact distribution (else the normal approximation)
+};
+MannWhitney mann_whitney_u(const std::vector<double>& x, const std::vector<double>& y);
+
+// The smallest two-sided p-value that samples of these sizes can give under any data (complete
+// separation without ties: 2 / C(n1 + n2, n1)); 1 when a sample is empty. Below 5 values a side
+// the test can never reach p < 0.01.
+double mann_whitney_min_p(int64_t n1, int64_t n2);
+
 }  // namespace sdpa

@@ -1,0 +1,198 @@
+#include "harness/gate_cli.h"
+
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <system_error>
+
+#include "core/problem.h"
+#include "harness/results_file.h"
+
+namespace sdpa {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string fmt(const char* format, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, format, v);
+  return buf;
+}
+
+std::vector<std::string> row_of(const CaseVerdict& c) {
+  std::string verdict = to_string(c.verdict);
+  if (!c.why.empty()) verdict += " (" + c.why + ")";
+  return {c.backend,
+          c.problem,
+          c.base_p50_ms > 0 ? fmt("%.4g", c.base_p50_ms) : "",
+          c.new_p50_ms > 0 ? fmt("%.4g", c.new_p50_ms) : "",
+          c.ratio > 0 ? fmt("%.3f", c.ratio) : "",
+          c.p_value >= 0 ? fmt("%.2g", c.p_value) : "",
+          verdict};
+}
+
+void print_table(std::ostream& out, const std::vector<std::vector<std::string>>& rows, bool markdown) {
+  const std::vector<std::string> header{"backend", "problem", "base p50 ms", "new p50 ms",
+                                        "new/base (normalised)", "p (rank test)", "verdict"};
+  if (markdown) {
+    auto line = [&](const std::vector<std::string>& cells) {
+      out << "|";
+      for (std::string cell : cells) {
+        for (std::size_t at; (at = cell.find('|')) != std::string::npos;) cell.replace(at, 1, "\\|");
+        out << " " << cell << " |";
+      }
+      out << "\n";
+    };
+    line(header);
+    out << "|" << std::string("---|---|--:|--:|--:|--:|---|") << "\n";
+    for (const auto& r : rows) line(r);
+    return;
+  }
+  std::vector<std::size_t> width(header.size());
+  for (std::size_t i = 0; i < header.size(); ++i) {
+    width[i] = header[i].size();
+    for (const auto& r : rows) width[i] = std::max(width[i], r[i].size());
+  }
+  auto line = [&](const std::vector<std::string>& cells) {
+    std::string text;
+    for (std::size_t i = 0; i < cells.size(); ++i) {
+      const std::size_t pad = i + 1 < cells.size() ? width[i] - cells[i].size() : 0;
+      text += cells[i] + std::string(pad, ' ') + (i + 1 < cells.size() ? "  " : "");
+    }
+    out << text << "\n";
+  };
+  line(header);
+  for (const auto& r : rows) line(r);
+}
+
+int gate_command(const GateCommand& a) {
+  if (a.update) {
+    if (a.files.size() != 1) throw SpecError("gate --update: give exactly one results file (CURRENT)");
+    const std::string path = update_baseline(a.files[0], a.baselines, a.force);
+    std::cout << "wrote baseline " << path << " (a copy of " << a.files[0] << "); commit it to make it the gate's\n";
+    return 0;
+  }
+  if (a.print_class) {
+    if (a.files.size() != 1) throw SpecError("gate --print-class: give exactly one results file");
+    std::cout << machine_class(load_results(a.files[0]).context) << "\n";
+    return 0;
+  }
+  if (a.files.size() != 2) throw SpecError("gate: give two results files, BASELINE and CURRENT");
+  GateOptions options = a.options;
+  options.judge_performance = !a.no_perf;
+  validate(options);  // before reading: a bad option is the same error whatever the files hold
+  const ResultsFile base = load_results(a.files[0]);
+  const ResultsFile current = load_results(a.files[1]);
+  const GateResult result = run_gate(base, current, options);
+  std::cout << (a.markdown ? "### " : "") << "Regression gate: " << a.files[1] << " against " << a.files[0] << "\n\n";
+  print_gate(std::cout, result, a.markdown);
+  return result.passed() ? 0 : 1;
+}
+
+}  // namespace
+
+void print_gate(std::ostream& out, const GateResult& r, bool markdown) {
+  std::vector<std::vector<std::string>> rows;
+  for (const CaseVerdict& c : r.cases) rows.push_back(row_of(c));
+  print_table(out, rows, markdown);
+  out << "\n";
+  const std::string bullet = markdown ? "- " : "";
+  if (r.options.judge_performance) {
+    out << bullet << "threshold " << fmt("%g", 100 * r.options.threshold) << "% on the median, alpha "
+        << fmt("%g", r.options.alpha) << " (two-sided Mann-Whitney U on the per-sample times)\n";
+  }
+  for (const std::string& note : r.normalisation) out << bullet << note << "\n";
+  for (const CaseVerdict& c : r.cases) {
+    if (!c.fails_gate) continue;
+    out << bullet << to_string(c.verdict) << " " << c.name() << ": ";
+    if (c.verdict == Verdict::slower) {
+      out << fmt("%+.1f%%", 100 * (c.ratio - 1)) << " (normalised median), p = " << fmt("%.2g", c.p_value);
+    } else {
+      out << c.why;
+    }
+    out << "\n";
+  }
+  out << "\n" << r.verdict_line() << "\n";
+}
+
+std::string update_baseline(const std::string& current, const std::string& dir, bool force) {
+  const ResultsFile file = load_results(current);
+  if (file.cases.empty()) throw SpecError(current + ": no cases; a baseline must hold the gate's cases");
+  for (const CaseRecord& c : file.cases) {
+    if (c.status == "fail" || c.status == "error") {
+      throw SpecError(current + ": case " + c.name() + " is '" + c.status +
+                      "'; a baseline must be a correct run (fix it, then record)");
+    }
+  }
+  const fs::path target = fs::path(dir) / (machine_class(file.context) + ".json");
+  if (fs::exists(target) && !force) {
+    throw SpecError(target.string() + " exists; replacing a baseline is deliberate: add --force");
+  }
+  // Against a baseline whose machine changed speed by more than the gate's threshold, the gate
+  // judges no speed at all (harness/gate.h): such a run is no baseline.
+  const double drift = file.context_number("calibration_drift", 0);
+  if (drift > GateOptions{}.threshold && !force) {
+    throw SpecError(current + ": the machine changed speed by " + std::to_string(int(100 * drift)) +
+                    "% during this run (calibration_drift); record a baseline on a quiet machine (or --force)");
+  }
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw std::runtime_error("cannot create " + dir + ": " + ec.message());
+  // Same folder, so the rename is atomic (same file system).
+  const fs::path tmp = fs::path(dir) / ("." + target.filename().string() + ".tmp");
+  fs::copy_file(current, tmp, fs::copy_options::overwrite_existing, ec);
+  if (!ec) fs::rename(tmp, target, ec);
+  if (ec) {
+    fs::remove(tmp);
+    throw std::runtime_error("cannot write " + target.string() + ": " + ec.message());
+  }
+  return target.string();
+}
+
+int cmd_gate(const GateCommand& command) {
+  try {
+    return gate_command(command);
+  } catch (const std::invalid_argument& e) {  // SpecError: unreadable or foreign input, a bad option, a refusal
+    std::cerr << "error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {  // the file system
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+void add_gate_command(CLI::App& app) {
+  auto args = std::make_shared<GateCommand>();
+  auto* cmd = app.add_subcommand(
+      "gate", "CI regression gate: exit 1 on a failing, vanished or newly skipped case or a significant slowdown");
+  cmd->add_option("files", args->files, "BASELINE CURRENT (one file with --update or --print-class)")
+      ->required()
+      ->expected(1, 2);
+  cmd->add_option("--threshold", args->options.threshold,
+                  "Smallest slowdown of the normalised median that counts (0.10 = 10%; 0 < t < 10)");
+  cmd->add_option("--alpha", args->options.alpha, "Significance level of the rank test (0 < alpha < 0.5)");
+  cmd->add_flag("--markdown", args->markdown, "Print the table as Markdown (for a CI job summary)");
+  cmd->add_flag("--no-perf", args->no_perf,
+                "Judge statuses and case coverage only (a baseline from another machine class)");
+  auto* update = cmd->add_flag("--update", args->update,
+                               "Record CURRENT as results/baselines/<machine class>.json");
+  cmd->add_flag("--force", args->force, "With --update: replace an existing baseline, or record a noisy run")
+      ->needs(update);
+  cmd->add_option("--baselines", args->baselines, "Baselines folder for --update (default results/baselines)");
+  cmd->add_flag("--print-class", args->print_class, "Print the machine class of a results file")->excludes(update);
+  // Runs after CLI11 has checked the options (help and usage errors never get here).
+  cmd->callback([args] {
+    const int code = cmd_gate(*args);
+    std::cout.flush();
+    std::cerr.flush();
+    std::exit(code);
+  });
+}
+
+}  // namespace sdpa

@@ -1,0 +1,51 @@
+// `sdpa-bench gate`: the CI regression gate's command line (the comparison is harness/gate.h).
+//
+//   sdpa-bench gate BASE CURRENT [--threshold 0.10] [--alpha 0.01] [--markdown] [--no-perf]
+//   sdpa-bench gate --update CURRENT [--force] [--baselines DIR]   record CURRENT as this class's baseline
+//   sdpa-bench gate --print-class CURRENT                          the machine class of a results file
+//
+// Exit codes: 0 the gate passes, 1 it fails, 2 bad input (an unreadable or foreign file, a bad
+// option, a baseline that exists without --force).
+#pragma once
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "harness/gate.h"
+
+namespace CLI {
+class App;
+}
+
+namespace sdpa {
+
+struct GateCommand {
+  std::vector<std::string> files;  // BASELINE CURRENT, or CURRENT alone with --update / --print-class
+  GateOptions options;
+  bool markdown = false;
+  bool no_perf = false;      // statuses and case coverage only
+  bool update = false;       // record files[0] as the baseline of its machine class
+  bool force = false;        // with update: replace a baseline, or record a noisy run
+  bool print_class = false;  // print the machine class of files[0]
+  std::string baselines = "results/baselines";
+};
+
+// Runs the command and returns its exit code; errors are printed on stderr ("error: ...").
+int cmd_gate(const GateCommand& command);
+
+// Registers the `gate` subcommand. Like `merge`, it runs from its own callback and ends the
+// process with cmd_gate's exit code, so main.cpp needs this one call before app.parse().
+void add_gate_command(CLI::App& app);
+
+// The per-case table (Markdown, or aligned text), the normalisation notes, the cases that fail
+// the gate with the reason, and the verdict line last.
+void print_gate(std::ostream& out, const GateResult& result, bool markdown);
+
+// Copies `current` to <dir>/<machine class>.json through a temporary file and a rename, so a
+// reader never sees half a baseline. Refuses (SpecError) a run that is empty or has a failing
+// case, and without `force` an existing baseline or a run whose calibration drifted beyond the
+// default threshold. Returns the path written.
+std::string update_baseline(const std::string& current, const std::string& dir, bool force);
+
+}  // namespace sdpa

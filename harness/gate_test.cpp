@@ -1,0 +1,495 @@
+// The regression gate on synthetic results files, built in memory in the results format and read
+// back through the real reader (parse_results), so the gate sees what it sees in CI.
+#include "harness/gate.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <regex>
+#include <sstream>
+
+#include "core/problem.h"
+#include "harness/gate_cli.h"
+
+namespace sdpa {
+namespace {
+
+using nlohmann::json;
+
+const char* kProblems[] = {"b=1,hq=4,sq=256,d=64,dtype=f32,mask=none", "b=1,hq=4,sq=256,d=64,dtype=f16,mask=causal",
+                           "b=1,hq=8,hkv=2,sq=1,skv=2048,d=128,dtype=bf16,mask=none"};
+
+// Deterministic noise in [-1, 1] (a 64-bit LCG), so every run of the test sees the same samples.
+struct Noise {
+  uint64_t state;
+  double next() {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<double>(state >> 11) / static_cast<double>(1ULL << 52) - 1.0;
+  }
+};
+
+std::vector<double> samples(double median_ms, double spread, int n, uint64_t seed) {
+  Noise noise{seed};
+  std::vector<double> s;
+  for (int i = 0; i < n; ++i) s.push_back(median_ms * (1 + spread * noise.next()));
+  return s;
+}
+
+// One case as the results writer stores it (format version 2): aggregate entries, the samples on
+// the median entry; a skipped or failed-to-run case as one entry with error_occurred.
+json case_entries(const std::string& backend, const std::string& problem, const std::string& status,
+                  const std::vector<double>& real_ms) {
+  const std::string run = backend + "/" + problem;
+  json base{{"name", run}, {"run_name", run}, {"backend", backend}, {"problem", problem}, {"status", status}};
+  if (status == "skip" || status == "error") {
+    base["error_occurred"] = true;
+    base["error_message"] = status + ": synthetic reason";
+    return json::array({base});
+  }
+  json out = json::array();
+  std::vector<double> sorted = real_ms;
+  std::sort(sorted.begin(), sorted.end());
+  const double median = sorted.empty() ? 0 : sorted[sorted.size() / 2];
+  for (const char* agg : {"mean", "median", "min", "max"}) {
+    json e = base;
+    e["run_type"] = "aggregate";
+    e["aggregate_name"] = agg;
+    e["time_unit"] = "ms";
+    e["real_time"] = median;
+    e["cpu_time"] = median;
+    if (std::string(agg) == "median") {
+      e["repetitions"] = real_ms.size();
+      e["samples_real_time"] = real_ms;
+      e["samples_cpu_time"] = real_ms;
+    }
+    out.push_back(e);
+  }
+  return out;
+}
+
+json results_doc(double normaliser_tflops, const json& entries_list) {
+  json ctx{{"executable", "sdpa-bench"}, {"cpu_model", "AMD EPYC"}, {"threads_used", "2"}};
+  if (normaliser_tflops > 0) ctx["calibration_cpu_normaliser_tflops"] = normaliser_tflops;
+  json benchmarks = json::array();
+  for (const json& entries : entries_list) {
+    for (const json& e : entries) benchmarks.push_back(e);
+  }
+  return {{"format", "sdpa-bench-results"}, {"format_version", 2}, {"context", ctx}, {"benchmarks", benchmarks}};
+}
+
+// A run of every backend on every problem: medians 1, 2, 3 ... ms scaled by `slowdown`, with
+// uniform noise of +-spread, 16 samples a case.
+struct Suite {
+  std::vector<std::string> backends{"naive", "blocked_cpu", "onednn"};
+  double normaliser = 0.4;
+  double spread = 0.02;
+  int samples = 16;
+  std::function<double(const std::string&)> slowdown = [](const std::string&) { return 1.0; };
+  std::function<std::string(const std::string&)> status = [](const std::string&) { return "pass"; };
+
+  ResultsFile build(uint64_t seed) const {
+    json entries = json::array();
+    double median = 1;
+    for (const std::string& b : backends) {
+      for (const char* p : kProblems) {
+        const std::string name = b + "/" + p;
+        entries.push_back(case_entries(b, p, status(name), samples_of(median * slowdown(name), seed++)));
+        median += 1;
+      }
+    }
+    return parse_results(results_doc(normaliser, entries), "synthetic.json");
+  }
+  std::vector<double> samples_of(double median, uint64_t seed) const { return sdpa::samples(median, spread, samples, seed); }
+};
+
+const std::string kOneCase = std::string("blocked_cpu/") + kProblems[1];
+
+const CaseVerdict& verdict_of(const GateResult& r, const std::string& name) {
+  for (const CaseVerdict& c : r.cases) {
+    if (c.name() == name) return c;
+  }
+  throw std::runtime_error("no verdict for " + name);
+}
+
+std::string printed(const GateResult& r, bool markdown = false) {
+  std::ostringstream out;
+  print_gate(out, r, markdown);
+  return out.str();
+}
+
+TEST(Gate, IdenticalFilesPass) {
+  const ResultsFile f = Suite{}.build(1);
+  const GateResult r = run_gate(f, f, {});
+  EXPECT_TRUE(r.passed());
+  EXPECT_EQ(r.common, 9);
+  EXPECT_EQ(r.count(Verdict::same), 9);
+  EXPECT_EQ(r.verdict_line(), "gate: PASS \u2014 9 cases compared, 0 regressions");
+}
+
+TEST(Gate, EveryCaseOneAndAHalfTimesSlowerFails) {
+  Suite s;
+  const ResultsFile base = s.build(1);
+  s.slowdown = [](const std::string&) { return 1.5; };
+  const GateResult r = run_gate(base, s.build(100), {});
+  EXPECT_FALSE(r.passed());
+  EXPECT_EQ(r.count(Verdict::slower), 9);
+  EXPECT_NE(r.verdict_line().find("gate: FAIL \u2014 9 regressions"), std::string::npos) << r.verdict_line();
+}
+
+TEST(Gate, OneSlowerCaseFailsAndIsNamed) {
+  Suite s;
+  const ResultsFile base = s.build(1);
+  s.slowdown = [](const std::string& name) { return name == kOneCase ? 1.5 : 1.0; };
+  const GateResult r = run_gate(base, s.build(100), {});
+  EXPECT_FALSE(r.passed());
+  EXPECT_EQ(r.count(Verdict::slower), 1);
+  const CaseVerdict& v = verdict_of(r, kOneCase);
+  EXPECT_EQ(v.verdict, Verdict::slower);
+  EXPECT_NEAR(v.ratio, 1.5, 0.05);
+  EXPECT_LT(v.p_value, 1e-4);
+  EXPECT_NE(printed(r).find("SLOWER " + kOneCase + ": +5"), std::string::npos) << printed(r);
+}
+
+TEST(Gate, FivePercentNoiseOnEitherSidePasses) {
+  Suite s;
+  s.spread = 0.05;
+  const GateResult r = run_gate(s.build(1), s.build(1000), {});
+  EXPECT_TRUE(r.passed()) << printed(r);
+  EXPECT_EQ(r.count(Verdict::same), 9);
+}
+
+TEST(Gate, ASignificantShiftBelowTheThresholdIsNotARegression) {
+  Suite s;
+  s.spread = 0.005;
+  s.samples = 200;
+  const ResultsFile base = s.build(1);
+  s.slowdown = [](const std::string&) { return 1.05; };
+  const GateResult r = run_gate(base, s.build(500), {});
+  EXPECT_TRUE(r.passed());
+  EXPECT_LT(verdict_of(r, kOneCase).p_value, 1e-6);  // certainly slower, but only by 5%
+  EXPECT_EQ(r.count(Verdict::same), 9);
+}
+
+TEST(Gate, AMachineSlowerWithItsGemmSlowerTooIsNoRegression) {
+  Suite s;
+  const ResultsFile base = s.build(1);
+  s.slowdown = [](const std::string&) { return 1.3; };
+  s.normaliser = 0.4 / 1.3;
+  const ResultsFile slow_machine = s.build(100);
+  const GateResult r = run_gate(base, slow_machine, {});
+  EXPECT_TRUE(r.passed()) << printed(r);
+  EXPECT_NEAR(verdict_of(r, kOneCase).ratio, 1.0, 0.03);
+  EXPECT_NEAR(verdict_of(r, kOneCase).new_p50_ms / verdict_of(r, kOneCase).base_p50_ms, 1.3, 0.05);  // raw
+
+  // Without the normaliser in one file the same times are compared raw, and said so.
+  s.normaliser = 0;
+  const GateResult raw = run_gate(base, s.build(100), {});
+  EXPECT_FALSE(raw.passed());
+  EXPECT_TRUE(raw.raw_times);
+  EXPECT_NE(raw.verdict_line().find("raw times"), std::string::npos) << raw.verdict_line();
+  EXPECT_NE(printed(raw).find("CURRENT has no calibration_cpu_normaliser_tflops"), std::string::npos);
+}
+
+TEST(Gate, NoSpeedVerdictFromAMachineThatChangedSpeedDuringItsRun) {
+  Suite s;
+  const ResultsFile base = s.build(1);
+  s.slowdown = [](const std::string& name) { return name == kOneCase ? 1.5 : 1.0; };
+  ResultsFile current = s.build(100);
+  current.context["calibration_drift"] = 0.04;  // within the threshold: judged as usual
+  EXPECT_EQ(verdict_of(run_gate(base, current, {}), kOneCase).verdict, Verdict::slower);
+  current.context["calibration_drift"] = 0.35;
+  const GateResult r = run_gate(base, current, {});
+  EXPECT_EQ(verdict_of(r, kOneCase).verdict, Verdict::noisy);
+  EXPECT_TRUE(r.passed());
+  EXPECT_NE(r.verdict_line().find("speed not judged: CURRENT's machine changed speed by 35%"), std::string::npos)
+      << r.verdict_line();
+  current.cases.pop_back();  // correctness and coverage are still judged
+  EXPECT_FALSE(run_gate(base, current, {}).passed());
+}
+
+TEST(Gate, AVanishedCaseFails) {
+  Suite s;
+  const ResultsFile base = s.build(1);
+  ResultsFile current = s.build(1);
+  current.cases.erase(current.cases.begin() + 4);
+  const GateResult r = run_gate(base, current, {});
+  EXPECT_FALSE(r.passed());
+  EXPECT_EQ(verdict_of(r, kOneCase).verdict, Verdict::missing);
+  EXPECT_NE(r.verdict_line().find("1 missing case"), std::string::npos) << r.verdict_line();
+  EXPECT_NE(printed(r).find("MISSING " + kOneCase + ": not in CURRENT"), std::string::npos);
+}
+
+TEST(Gate, ANewlyFailingSkippedOrErroringCaseFails) {
+  for (const std::string status : {"fail", "skip", "error"}) {
+    Suite s;
+    const ResultsFile base = s.build(1);
+    s.status = [&](const std::string& name) { return name == kOneCase ? status : "pass"; };
+    const GateResult r = run_gate(base, s.build(1), {});
+    EXPECT_FALSE(r.passed()) << status;
+    EXPECT_EQ(verdict_of(r, kOneCase).verdict, Verdict::failed) << status;
+    EXPECT_EQ(verdict_of(r, kOneCase).why.rfind("was pass, now " + status, 0), 0u) << verdict_of(r, kOneCase).why;
+    EXPECT_EQ(r.failures(), 1);
+  }
+}
+
+TEST(Gate, ACaseFailingInBothFilesStillFailsButOneSkippedInBothDoesNot) {
+  Suite s;
+  s.status = [](const std::string& name) { return name == kOneCase ? "fail" : "pass"; };
+  const GateResult failing = run_gate(s.build(1), s.build(1), {});
+  EXPECT_FALSE(failing.passed());
+  EXPECT_EQ(verdict_of(failing, kOneCase).verdict, Verdict::failed);
+
+  s.status = [](const std::string& name) { return name == kOneCase ? "skip" : "pass"; };
+  const GateResult skipped = run_gate(s.build(1), s.build(1), {});
+  EXPECT_TRUE(skipped.passed());
+  EXPECT_EQ(verdict_of(skipped, kOneCase).verdict, Verdict::skipped);
+}
+
+TEST(Gate, EmptyOrOneCaseCurrentFails) {
+  const ResultsFile base = Suite{}.build(1);
+  const ResultsFile empty = parse_results(results_doc(0.4, json::array()), "empty.json");
+  const GateResult r = run_gate(base, empty, {});
+  EXPECT_FALSE(r.passed());
+  EXPECT_EQ(r.common, 0);
+  EXPECT_EQ(r.count(Verdict::missing), 9);
+  EXPECT_EQ(r.verdict_line().rfind("gate: FAIL \u2014 no case in common, 9 missing cases", 0), 0u) << r.verdict_line();
+
+  ResultsFile one = base;
+  one.cases.resize(1);
+  const GateResult r1 = run_gate(base, one, {});
+  EXPECT_FALSE(r1.passed());
+  EXPECT_EQ(r1.count(Verdict::missing), 8);
+  // An empty baseline is no basis for a pass either.
+  EXPECT_FALSE(run_gate(empty, base, {}).passed());
+}
+
+TEST(Gate, NullMedianAndMissingSamples) {
+  Suite s;
+  const ResultsFile base = s.build(1);
+  // A passing case whose median is null and whose samples are gone: its timings vanished.
+  json doc = results_doc(0.4, json::array({case_entries("blocked_cpu", kProblems[1], "pass", {})}));
+  for (json& e : doc["benchmarks"]) e["real_time"] = nullptr;
+  const ResultsFile untimed = parse_results(doc, "untimed.json");
+  const GateResult r = run_gate(base, untimed, {});
+  EXPECT_EQ(verdict_of(r, kOneCase).verdict, Verdict::missing);
+  EXPECT_TRUE(verdict_of(r, kOneCase).fails_gate);
+  EXPECT_FALSE(r.passed());
+
+  // Medians without samples: the effect is visible but untestable, so NOISY, not SLOWER or SAME.
+  ResultsFile b = base, c = base;
+  for (CaseRecord& rec : b.cases) rec.samples_ms.clear();
+  for (CaseRecord& rec : c.cases) {
+    rec.samples_ms.clear();
+    rec.time_ms["median"] *= 1.5;
+  }
+  const GateResult medians_only = run_gate(b, c, {});
+  EXPECT_EQ(medians_only.count(Verdict::noisy), 9);
+  EXPECT_EQ(verdict_of(medians_only, kOneCase).why, "no per-sample times to test");
+  EXPECT_TRUE(medians_only.passed());
+
+  // A missing status is refused by the reader (exit 2), never read as a pass.
+  json no_status = results_doc(0.4, json::array({case_entries("naive", kProblems[0], "pass", {1.0, 1.1})}));
+  no_status["benchmarks"][0].erase("status");
+  EXPECT_THROW(parse_results(no_status, "no_status.json"), SpecError);
+}
+
+TEST(Gate, TooFewSamplesForTheRankTestAreNoisyNotSlower) {
+  Suite s;
+  s.samples = 3;
+  const ResultsFile base = s.build(1);
+  s.slowdown = [](const std::string&) { return 2.0; };
+  const GateResult r = run_gate(base, s.build(100), {});
+  EXPECT_EQ(r.count(Verdict::noisy), 9);
+  EXPECT_NE(verdict_of(r, kOneCase).why.find("3 vs 3 samples: too few"), std::string::npos);
+  EXPECT_TRUE(r.passed());
+  EXPECT_NE(r.verdict_line().find("9 noisy"), std::string::npos);
+}
+
+TEST(Gate, FasterAndNewCasesDoNotFail) {
+  Suite s;
+  const ResultsFile base = s.build(1);
+  s.slowdown = [](const std::string& name) { return name == kOneCase ? 0.6 : 1.0; };
+  s.backends.push_back("onednn_prims");
+  const GateResult r = run_gate(base, s.build(100), {});
+  EXPECT_TRUE(r.passed()) << printed(r);
+  EXPECT_EQ(verdict_of(r, kOneCase).verdict, Verdict::faster);
+  EXPECT_EQ(r.count(Verdict::added), 3);
+  EXPECT_EQ(r.common, 9);
+}
+
+TEST(Gate, ACorrectnessFailureInANewCaseFails) {
+  Suite s;
+  const ResultsFile base = s.build(1);
+  s.backends.push_back("onednn_prims");
+  s.status = [](const std::string& name) { return name.rfind("onednn_prims/", 0) == 0 ? "fail" : "pass"; };
+  const GateResult r = run_gate(base, s.build(1), {});
+  EXPECT_FALSE(r.passed());
+  EXPECT_EQ(r.count(Verdict::failed), 3);
+}
+
+TEST(Gate, NoPerfJudgesStatusesOnly) {
+  Suite s;
+  const ResultsFile base = s.build(1);
+  s.slowdown = [](const std::string&) { return 3.0; };
+  GateOptions no_perf;
+  no_perf.judge_performance = false;
+  const GateResult r = run_gate(base, s.build(100), no_perf);
+  EXPECT_TRUE(r.passed());
+  EXPECT_NE(r.verdict_line().find("performance not judged"), std::string::npos);
+  ResultsFile fewer = s.build(100);
+  fewer.cases.pop_back();
+  EXPECT_FALSE(run_gate(base, fewer, no_perf).passed());
+}
+
+TEST(Gate, VerdictLineIsNoTestSummary) {
+  Suite s;
+  const ResultsFile base = s.build(1);
+  s.slowdown = [](const std::string& name) { return name == kOneCase ? 1.5 : 1.0; };
+  s.status = [](const std::string& name) { return name.rfind("naive/", 0) == 0 ? "fail" : "pass"; };
+  const std::regex test_summary(R"(\d+ (passed|failed|tests?)\b)");
+  for (const GateResult& r : {run_gate(base, base, {}), run_gate(base, s.build(7), {})}) {
+    EXPECT_FALSE(std::regex_search(r.verdict_line(), test_summary)) << r.verdict_line();
+  }
+  EXPECT_EQ(run_gate(base, s.build(7), {}).verdict_line(),
+            "gate: FAIL \u2014 1 regression, 3 cases no longer correct or no longer run");
+}
+
+TEST(Gate, MarkdownTable) {
+  const ResultsFile f = Suite{}.build(1);
+  const std::string md = printed(run_gate(f, f, {}), true);
+  EXPECT_NE(md.find("| backend | problem | base p50 ms | new p50 ms | new/base (normalised) | p (rank test) | verdict |"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("| naive | b=1,hq=4,sq=256,d=64,dtype=f32,mask=none | "), std::string::npos) << md;
+}
+
+TEST(Gate, OptionsAreChecked) {
+  for (double t : {std::nan(""), 0.0, -0.1, 10.0, HUGE_VAL}) {
+    GateOptions o;
+    o.threshold = t;
+    EXPECT_THROW(validate(o), SpecError) << t;
+  }
+  for (double a : {std::nan(""), 0.0, 0.5, 1.0}) {
+    GateOptions o;
+    o.alpha = a;
+    EXPECT_THROW(validate(o), SpecError) << a;
+  }
+  GateOptions fine;
+  fine.threshold = 9.5;
+  fine.alpha = 0.49;
+  EXPECT_NO_THROW(validate(fine));
+}
+
+TEST(Gate, EachDeviceIsNormalisedByItsOwnGemm) {
+  json ctx{{"cudnn_device_class", "cuda:0"}, {"calibration_cuda:0_normaliser_tflops", 500.0},
+           {"calibration_cpu_normaliser_tflops", 0.4}};
+  EXPECT_EQ(case_device(ctx, "cudnn"), "cuda:0");
+  EXPECT_EQ(case_device(ctx, "blocked_cpu"), "cpu");
+  EXPECT_EQ(case_device({{"vulkan_device", "llvmpipe"}}, "vulkan"), "llvmpipe");
+  EXPECT_EQ(case_device({{"vulkan_device", "llvmpipe"}, {"calibration_vulkan:llvmpipe_normaliser_tflops", 0.1}},
+                        "vulkan"),
+            "vulkan:llvmpipe");
+  EXPECT_EQ(case_device({{"naive_device", "cpu"}}, "naive"), "cpu");
+  EXPECT_DOUBLE_EQ(normaliser_tflops(ctx, "cuda:0"), 500.0);
+  EXPECT_DOUBLE_EQ(normaliser_tflops(ctx, "vulkan:x"), 0.0);
+  EXPECT_DOUBLE_EQ(normaliser_tflops({{"calibration_cpu_normaliser_tflops", nullptr}}, "cpu"), 0.0);
+}
+
+TEST(Gate, MachineClass) {
+  EXPECT_EQ(machine_class({{"cpu_model", "Intel(R) Xeon(R) Platinum 8480+ CPU @ 2.00GHz"}, {"threads_used", "2"}}),
+            "intel-xeon-platinum-8480-2t");
+  EXPECT_EQ(machine_class({{"cpu_model", "AMD EPYC 9R14 96-Core Processor"}, {"threads_used", 16}}),
+            "amd-epyc-9r14-96-core-16t");
+  EXPECT_EQ(machine_class({{"cpu_model", "AMD EPYC"}, {"num_cpus", 2}}), "amd-epyc-2t");
+  // A CUDA GPU joins the class; a Vulkan CPU emulator does not, a Vulkan GPU does.
+  json ctx{{"cpu_model", "AMD EPYC"}, {"threads_used", "2"}, {"cudnn_cuda_device", "NVIDIA H100 80GB HBM3"},
+           {"vulkan_device", "llvmpipe (LLVM 15.0.6, 256 bits)"}, {"vulkan_device_type", "CPU"}};
+  EXPECT_EQ(machine_class(ctx), "amd-epyc-2t-nvidia-h100-80gb-hbm3");
+  ctx.erase("cudnn_cuda_device");
+  ctx["vulkan_device"] = "AMD Radeon RX 7900 XTX (RADV NAVI31)";
+  ctx["vulkan_device_type"] = "discrete GPU";
+  EXPECT_EQ(machine_class(ctx), "amd-epyc-2t-amd-radeon-rx-7900-xtx");
+  ctx["cudnn_cuda_device"] = "unavailable: no CUDA device";
+  EXPECT_EQ(machine_class(ctx), "amd-epyc-2t-amd-radeon-rx-7900-xtx");
+  EXPECT_THROW(machine_class({{"threads_used", "2"}}), SpecError);
+}
+
+// The command itself (what the subcommand's callback runs) on files in a temporary folder.
+class GateCommandTest : public ::testing::Test {
+ protected:
+  std::filesystem::path dir = std::filesystem::path(::testing::TempDir()) / "gate_command";
+  void SetUp() override {
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+  }
+  std::string write(const std::string& name, const json& doc) {
+    const std::string path = (dir / name).string();
+    std::ofstream(path) << doc.dump();
+    return path;
+  }
+  json doc(double slowdown, const std::string& status = "pass") {
+    json entries = json::array();
+    for (const char* p : kProblems) entries.push_back(case_entries("naive", p, status, samples(2 * slowdown, 0.02, 12, 3)));
+    return results_doc(0.4, entries);
+  }
+  int gate(std::vector<std::string> files, const std::function<void(GateCommand&)>& with = {}) {
+    GateCommand c;
+    c.files = std::move(files);
+    if (with) with(c);
+    return cmd_gate(c);
+  }
+  int update(const std::string& file, bool force) {
+    return gate({file}, [&](GateCommand& c) {
+      c.update = true;
+      c.force = force;
+      c.baselines = (dir / "baselines").string();
+    });
+  }
+};
+
+TEST_F(GateCommandTest, ExitCodes) {
+  const std::string base = write("base.json", doc(1)), same = write("same.json", doc(1)),
+                    slow = write("slow.json", doc(1.5)), broken = write("broken.json", doc(1, "fail"));
+  EXPECT_EQ(gate({base, same}), 0);
+  EXPECT_EQ(gate({base, slow}), 1);
+  EXPECT_EQ(gate({base, slow}, [](GateCommand& c) { c.options.threshold = 0.6; }), 0);
+  EXPECT_EQ(gate({base, broken}, [](GateCommand& c) { c.markdown = true; }), 1);
+  EXPECT_EQ(gate({base, same}, [](GateCommand& c) { c.options.threshold = std::nan(""); }), 2);
+  EXPECT_EQ(gate({base, same}, [](GateCommand& c) { c.options.alpha = 0.7; }), 2);
+  EXPECT_EQ(gate({base, write("foreign.json", json{{"benchmarks", json::array()}})}), 2);
+  EXPECT_EQ(gate({base, (dir / "absent.json").string()}), 2);
+  EXPECT_EQ(gate({base}), 2);
+  EXPECT_EQ(gate({base}, [](GateCommand& c) { c.print_class = true; }), 0);
+}
+
+TEST_F(GateCommandTest, UpdateWritesTheClassBaselineOnceUnlessForced) {
+  const std::string current = write("current.json", doc(1)), other = write("other.json", doc(1.2));
+  EXPECT_EQ(update(current, false), 0);
+  const auto target = dir / "baselines" / "amd-epyc-2t.json";
+  ASSERT_TRUE(std::filesystem::exists(target));
+  auto bytes = [](const std::string& path) {
+    std::ifstream in(path);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  EXPECT_EQ(bytes(target.string()), bytes(current));
+  EXPECT_EQ(update(other, false), 2);
+  EXPECT_EQ(bytes(target.string()), bytes(current));
+  EXPECT_EQ(update(other, true), 0);
+  EXPECT_EQ(bytes(target.string()), bytes(other));
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir / "baselines"), {}), 1);  // no temporary left
+  EXPECT_EQ(update(write("broken.json", doc(1, "fail")), true), 2);
+
+  json noisy = doc(1);
+  noisy["context"]["calibration_drift"] = 0.3;
+  const std::string noisy_path = write("noisy.json", noisy);
+  std::filesystem::remove(target);
+  EXPECT_EQ(update(noisy_path, false), 2);
+  EXPECT_FALSE(std::filesystem::exists(target));
+  EXPECT_EQ(update(noisy_path, true), 0);
+}
+
+}  // namespace
+}  // namespace sdpa
