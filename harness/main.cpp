@@ -5,6 +5,7 @@
 
 #include "harness/commands.h"
 #include "harness/study.h"
+#include "harness/gate_cli.h"
 #include "harness/merge_cli.h"
 #include "harness/suite.h"
 
@@ -82,7 +83,8 @@ int main(int argc, char** argv) {
   study->add_option("kind", study_kind, "error or saturation")->required()->check(CLI::IsMember({"error", "saturation"}));
   auto* report = app.add_subcommand("report", "Tables from results files; several files: a hardware comparison");
   report->add_option("files", report_files, "Results files")->required()->check(CLI::ExistingFile);
-  sdpa::add_merge_command(app);  // merge runs from its own callback and exits with its code
+  sdpa::add_merge_command(app);
+  sdpa::add_gate_command(app);  // merge runs from its own callback and exits with its code
 
   try {
     app.parse(argc, argv);
