@@ -1,4 +1,4 @@
-// The accuracy rule of DESIGN.md, element by element against the fp64 reference, with a term
+// The accuracy rule (README, "Accuracy rule"), element by element against the fp64 reference, with a term
 // for the f32 logit error that grows with the logits (accuracy.cpp derives every constant):
 //   |o − r| ≤ (tol_abs(dtype) + expm1(2·tol_logit(d)·A))·Σₖ pₖ|vₖ| + tol_rel(dtype)·|r|
 // where A = max over the row's visible keys of scale·Σᵢ|qᵢkᵢ| (the reference supplies it),

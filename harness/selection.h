@@ -32,7 +32,7 @@ std::pair<int, int> parse_shard(const std::string& text);
 
 // The naive kernel is the speed-up reference of the default run only where it is cheap: above
 // this many FLOPs a case of it takes seconds per sample on two cores.
-inline constexpr double kDefaultNaiveMaxFlops = 4e9;
+inline constexpr double kDefaultNaiveMaxFlops = 1e9;
 
 struct SelectedBackends {
   std::vector<std::unique_ptr<Backend>> backends;

@@ -1,6 +1,7 @@
 #include "backends/cudnn/cuda_device.h"
 
 #include <cuda_runtime_api.h>
+#include <unistd.h>
 
 #include <cstdio>
 
@@ -15,6 +16,11 @@ Support cuda_device_support(int index) {
   if (status != cudaSuccess) {
     // The failure stays the runtime's "last error"; clear it so no later check reports it.
     static_cast<void>(cudaGetLastError());
+    // With no NVIDIA driver at all the runtime says "driver version is insufficient", which reads
+    // like an old driver; say what is actually missing when the kernel module is not there.
+    if (status == cudaErrorInsufficientDriver && access("/proc/driver/nvidia/version", F_OK) != 0) {
+      return Support::no("no CUDA device (no NVIDIA GPU or driver found: /proc/driver/nvidia is absent)");
+    }
     return Support::no(std::string("no CUDA device (") + cudaGetErrorName(status) + ": " +
                        cudaGetErrorString(status) + ")");
   }

@@ -25,7 +25,7 @@ class OnednnBackendBase : public Backend {
   Support available() const final { return cpu_engine_status(); }
   void sync() final;
   std::vector<double> output() final { return out_.widened(); }
-  // The same figures for both backends, measured once per process (calibration.h).
+  // The same GEMMs for both backends, measured at every call (calibration.h).
   std::vector<Calibration> calibrate() final;
 
  protected:

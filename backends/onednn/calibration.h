@@ -1,7 +1,7 @@
 // The peaks of oneDNN's matmul on this CPU, the denominators of fraction-of-peak: one GEMM per
-// storage type the CPU runs (see dtype_support()), measured once per process and thread count,
-// so that `onednn` and `onednn_prims`, which run in one process, report the same figures and
-// pay for them once.
+// storage type the CPU runs (see dtype_support()), measured at every call (the run's end-of-run
+// noise check must see the machine as it is then); the harness keeps one reading per GEMM when
+// `onednn` and `onednn_prims` both measure it.
 #pragma once
 
 #include <vector>

@@ -267,11 +267,11 @@ TEST(OnednnCalibration, OnePeakPerSupportedDtype) {
   }
   EXPECT_EQ(seen, expected);
 
+  // Both backends measure the same GEMMs (each call measures anew: the end-of-run noise check
+  // must see the machine as it is then), so the harness can match them by their description.
   for (const auto& other : sets) {
     ASSERT_EQ(other.size(), peaks.size());
-    for (std::size_t i = 0; i < peaks.size(); ++i) {
-      EXPECT_EQ(other[i].tflops, peaks[i].tflops) << "measured twice: " << other[i].what;
-    }
+    for (std::size_t i = 0; i < peaks.size(); ++i) EXPECT_EQ(other[i].what, peaks[i].what);
   }
 }
 

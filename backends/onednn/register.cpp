@@ -16,9 +16,14 @@ void register_onednn(Registry& registry) {
   registry.add_missing("onednn", "oneDNN " SDPA_ONEDNN_VERSION_TEXT
                                  " has no Graph API SDPA with implicit causal masks (needs >= 3.7)");
 #endif
-  registry.add("onednn_prims", [](const BackendOptions& options) {
-    return std::make_unique<onednn::PrimsBackend>(options);
-  });
+  auto prims = [](const BackendOptions& options) { return std::make_unique<onednn::PrimsBackend>(options); };
+#if SDPA_ONEDNN_GRAPH
+  // The same library integrated the unfused way: tested everywhere and measured when named, but a
+  // default run measures one backend per library and device.
+  registry.add_variant("onednn_prims", "onednn", prims);
+#else
+  registry.add("onednn_prims", prims);
+#endif
 }
 
 }  // namespace sdpa

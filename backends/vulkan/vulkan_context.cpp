@@ -101,7 +101,6 @@ constexpr const char* kValidationLayer = "VK_LAYER_KHRONOS_validation";
 constexpr std::size_t kKeptMessages = 16;
 
 std::atomic<int> g_errors{0};
-std::atomic<int> g_warnings{0};
 std::mutex g_messages_mutex;
 std::vector<std::string> g_messages;  // the latest kKeptMessages errors, oldest first
 
@@ -116,7 +115,6 @@ VKAPI_ATTR VkBool32 VKAPI_CALL on_validation_message(VkDebugUtilsMessageSeverity
     if (g_messages.size() == kKeptMessages) g_messages.erase(g_messages.begin());
     g_messages.emplace_back(text);
   } else if (severity & VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT) {
-    ++g_warnings;
     std::fprintf(stderr, "vulkan validation warning: %s\n", text);
   }
   return VK_FALSE;  // never abort the call: the count is what fails the case
@@ -135,7 +133,6 @@ std::string version_string(uint32_t v) {
 }
 
 int validation_error_count() { return g_errors.load(); }
-int validation_warning_count() { return g_warnings.load(); }
 std::vector<std::string> validation_errors() {
   std::lock_guard<std::mutex> lock(g_messages_mutex);
   return g_messages;

@@ -62,7 +62,6 @@ std::string version_string(uint32_t packed);
 
 // Validation messages of every context of this process.
 int validation_error_count();
-int validation_warning_count();
 std::vector<std::string> validation_errors();  // the latest few, verbatim, oldest first
 
 // One enumerated physical device, as device selection sees it.
