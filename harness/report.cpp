@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <set>
 
@@ -142,108 +143,65 @@ void print_report(std::ostream& out, const ResultsFile& file) {
   out << "\n";
 }
 
-void print_latency_pivot(std::ostream& out, const ResultsFile& file) {
+namespace {
+
+// One pivot: a row per problem, a column per backend; `cell` renders a case that exists (an
+// absent case is an empty cell).
+void print_pivot(std::ostream& out, const ResultsFile& file, const std::string& corner,
+                 const std::function<std::string(const Pivot&, const std::string& problem, const CaseRecord&)>& cell) {
   const Pivot pv = pivot_of(file);
   std::vector<std::vector<std::string>> rows;
   for (const std::string& prob : pv.problems) {
     std::vector<std::string> row{row_label(prob)};
     for (const std::string& b : pv.backends) {
       auto it = pv.cell.find({prob, b});
-      if (it == pv.cell.end()) {
-        row.push_back("");
-      } else if (!it->second->measured() || it->second->samples_ms.empty()) {
-        row.push_back(unmeasured(*it->second));
-      } else {
-        const auto& s = it->second->samples_ms;
-        const double p99 = early_stopping_percentile(s, 0.99);
-        row.push_back(percentile_cell(s, 0.90) + (std::isfinite(p99) ? " / " + ms(p99) : ""));
-      }
+      row.push_back(it == pv.cell.end() ? "" : cell(pv, prob, *it->second));
     }
     rows.push_back(std::move(row));
   }
-  std::vector<std::string> header{"problem"};
+  std::vector<std::string> header{corner};
   header.insert(header.end(), pv.backends.begin(), pv.backends.end());
   print_table(out, header, rows);
+}
+
+}  // namespace
+
+void print_latency_pivot(std::ostream& out, const ResultsFile& file) {
+  print_pivot(out, file, "problem", [](const Pivot&, const std::string&, const CaseRecord& c) {
+    if (!c.measured() || c.samples_ms.empty()) return unmeasured(c);
+    const double p99 = early_stopping_percentile(c.samples_ms, 0.99);
+    return percentile_cell(c.samples_ms, 0.90) + (std::isfinite(p99) ? " / " + ms(p99) : "");
+  });
 }
 
 void print_offline_pivot(std::ostream& out, const ResultsFile& file) {
-  const Pivot pv = pivot_of(file);
-  std::vector<std::vector<std::string>> rows;
-  for (const std::string& prob : pv.problems) {
-    std::vector<std::string> row{row_label(prob)};
-    for (const std::string& b : pv.backends) {
-      auto it = pv.cell.find({prob, b});
-      if (it == pv.cell.end()) {
-        row.push_back("");
-      } else if (!it->second->measured()) {
-        row.push_back(unmeasured(*it->second));
-      } else {
-        row.push_back(fmt("%.4g", it->second->counter("queries_per_s")) + " (" +
-                      fmt("%.0f", it->second->counter("queries_per_batch", 1)) + ")");
-      }
-    }
-    rows.push_back(std::move(row));
-  }
-  std::vector<std::string> header{"problem (the best batch)"};
-  header.insert(header.end(), pv.backends.begin(), pv.backends.end());
-  print_table(out, header, rows);
+  print_pivot(out, file, "problem (the best batch)", [](const Pivot&, const std::string&, const CaseRecord& c) {
+    if (!c.measured()) return unmeasured(c);
+    return fmt("%.4g", c.counter("queries_per_s")) + " (" + fmt("%.0f", c.counter("queries_per_batch", 1)) + ")";
+  });
 }
 
 void print_throughput_pivot(std::ostream& out, const ResultsFile& file) {
-  const Pivot pv = pivot_of(file);
-  std::vector<std::vector<std::string>> rows;
-  for (const std::string& prob : pv.problems) {
-    std::vector<std::string> row{row_label(prob)};
-    const CaseRecord* naive = pv.cell.count({prob, "naive"}) ? pv.cell.at({prob, "naive"}) : nullptr;
-    for (const std::string& b : pv.backends) {
-      auto it = pv.cell.find({prob, b});
-      if (it == pv.cell.end()) {
-        row.push_back("");
-        continue;
-      }
-      const CaseRecord& c = *it->second;
-      if (!c.measured()) {
-        row.push_back(unmeasured(c));
-        continue;
-      }
-      const double tf = c.counter("tflops");
-      std::string cell = tf >= 0.1 ? fmt("%.3g", tf) : fmt("%.3f", tf);
-      const double frac = c.counter("frac_of_gemm_peak", -1);
-      if (frac >= 0) cell += " (" + fmt("%.0f%%", 100 * frac) + ")";
-      if (naive && naive != &c && naive->measured() && c.p50_ms() > 0) cell += " " + fmt("%.1fx", naive->p50_ms() / c.p50_ms());
-      row.push_back(cell);
+  print_pivot(out, file, "problem", [](const Pivot& pv, const std::string& prob, const CaseRecord& c) {
+    if (!c.measured()) return unmeasured(c);
+    const double tf = c.counter("tflops");
+    std::string cell = tf >= 0.1 ? fmt("%.3g", tf) : fmt("%.3f", tf);
+    const double frac = c.counter("frac_of_gemm_peak", -1);
+    if (frac >= 0) cell += " (" + fmt("%.0f%%", 100 * frac) + ")";
+    auto naive = pv.cell.find({prob, "naive"});
+    if (naive != pv.cell.end() && naive->second != &c && naive->second->measured() && c.p50_ms() > 0) {
+      cell += " " + fmt("%.1fx", naive->second->p50_ms() / c.p50_ms());
     }
-    rows.push_back(std::move(row));
-  }
-  std::vector<std::string> header{"problem"};
-  header.insert(header.end(), pv.backends.begin(), pv.backends.end());
-  print_table(out, header, rows);
+    return cell;
+  });
 }
 
 void print_accuracy_pivot(std::ostream& out, const ResultsFile& file) {
-  const Pivot pv = pivot_of(file);
-  std::vector<std::vector<std::string>> rows;
-  for (const std::string& prob : pv.problems) {
-    std::vector<std::string> row{row_label(prob)};
-    for (const std::string& b : pv.backends) {
-      auto it = pv.cell.find({prob, b});
-      if (it == pv.cell.end()) {
-        row.push_back("");
-        continue;
-      }
-      const CaseRecord& c = *it->second;
-      if (!c.counters.count("worst_of_bound")) {
-        row.push_back(unmeasured(c));
-        continue;
-      }
-      row.push_back((c.status == "pass" ? "" : c.status + " ") + fmt("%.2f", c.counter("worst_of_bound")) + "; " +
-                    fmt("%.1e", std::sqrt(std::max(0.0, c.counter("nmse")))));
-    }
-    rows.push_back(std::move(row));
-  }
-  std::vector<std::string> header{"problem"};
-  header.insert(header.end(), pv.backends.begin(), pv.backends.end());
-  print_table(out, header, rows);
+  print_pivot(out, file, "problem", [](const Pivot&, const std::string&, const CaseRecord& c) {
+    if (!c.counters.count("worst_of_bound")) return unmeasured(c);
+    return (c.status == "pass" ? "" : c.status + " ") + fmt("%.2f", c.counter("worst_of_bound")) + "; " +
+           fmt("%.1e", std::sqrt(std::max(0.0, c.counter("nmse"))));
+  });
 }
 
 void print_scaling_table(std::ostream& out, const ResultsFile& file) {
