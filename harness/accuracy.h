@@ -18,12 +18,15 @@ struct Tolerance {
   double abs = 0;    // times Σₖ pₖ|vₖ|: errors carried through P·V
   double rel = 0;    // times |r|: rounding of the output to the storage type
   double logit = 0;  // times A: the bound on a logit's absolute error in an f32 kernel
+  double underflow = 0;  // absolute: rounding an output below the type's normal range
 };
 
 // The constants for a dtype and head dimension d; accuracy.cpp derives each one.
 Tolerance tolerance_for(DType dtype, int64_t d);
 
 // The bound on |o − r| of one element: `abs_pv` is Σₖ pₖ|vₖ| and `abs_qk_max` the row's A.
+// (tol.abs + e^{2·tol.logit·A} − 1)·Σₖ pₖ|vₖ| + tol.rel·|r| + tol.underflow (the last where
+// Σₖ pₖ|vₖ| > 0: a fully masked row must be exactly 0).
 double error_bound(const Tolerance& tol, double abs_pv, double abs_qk_max, double r);
 
 struct BadElement {

@@ -398,6 +398,109 @@ TEST(Gate, EachDeviceIsNormalisedByItsOwnGemm) {
   EXPECT_DOUBLE_EQ(normaliser_tflops({{"calibration_cpu_normaliser_tflops", nullptr}}, "cpu"), 0.0);
 }
 
+// One passing case whose samples are paired with yardstick readings (the gate policy): a
+// reading after every `every` samples and one at the end, each `yardstick_ms(i)` for the
+// reading taken after sample i - 1.
+json paired_case(const std::vector<double>& real_ms, int every, const std::function<double(int)>& yardstick_ms) {
+  json entries = case_entries("blocked_cpu", kProblems[0], "pass", real_ms);
+  json readings = json::array(), after = json::array();
+  const int n = static_cast<int>(real_ms.size());
+  for (int i = every; i < n + every; i += every) {
+    const int taken_after = std::min(i, n);
+    readings.push_back(yardstick_ms(taken_after - 1));
+    after.push_back(taken_after);
+  }
+  for (json& e : entries) {
+    if (e["aggregate_name"] != "median") continue;
+    e["yardstick"] = "oneDNN matmul f32 512^3";
+    e["yardstick_gflop"] = 0.268;
+    e["yardstick_readings"] = readings;
+    e["yardstick_after_sample"] = after;
+  }
+  return entries;
+}
+
+ResultsFile paired_file(const json& entries, double normaliser = 0.4, double drift = 0) {
+  json doc = results_doc(normaliser, json::array({entries}));
+  if (drift > 0) doc["context"]["calibration_drift"] = drift;
+  return parse_results(doc, "synthetic.json");
+}
+
+// The machine slowed to 2/3 of its speed for the second half of CURRENT's samples (a neighbour
+// woke up): the case's samples and the yardstick readings taken among them slowed alike.
+TEST(Gate, PairedYardstickDividesOutASwingOfTheMachinesSpeedDuringTheCase) {
+  const std::vector<double> base_ms = samples(2.0, 0.02, 32, 7);
+  std::vector<double> swing_ms = samples(2.0, 0.02, 32, 8);
+  for (int i = 16; i < 32; ++i) swing_ms[static_cast<std::size_t>(i)] *= 1.5;
+  auto slow_after_16 = [](int i) { return i >= 16 ? 1.5 : 1.0; };
+  const ResultsFile base = paired_file(paired_case(base_ms, 4, [](int) { return 1.0; }));
+  const ResultsFile paired = paired_file(paired_case(swing_ms, 4, slow_after_16));
+  const GateResult r = run_gate(base, paired, {});
+  EXPECT_TRUE(r.passed()) << printed(r);
+  EXPECT_EQ(r.paired, 1);
+  EXPECT_TRUE(r.cases[0].paired);
+  EXPECT_EQ(r.cases[0].verdict, Verdict::same) << printed(r);
+  EXPECT_NE(printed(r).find("compared sample by sample"), std::string::npos) << printed(r);
+
+  // The same samples through the run-wide normaliser alone (CURRENT without its readings): the
+  // machine's swing reads as a regression, which is what the pairing is for.
+  const ResultsFile unpaired = parse_results(
+      results_doc(0.4, json::array({case_entries("blocked_cpu", kProblems[0], "pass", swing_ms)})), "u.json");
+  const GateResult u = run_gate(base, unpaired, {});
+  EXPECT_FALSE(u.cases[0].paired);
+  EXPECT_EQ(u.cases[0].verdict, Verdict::slower) << printed(u);
+}
+
+TEST(Gate, PairedYardstickStillCatchesASlowerKernel) {
+  const ResultsFile base = paired_file(paired_case(samples(2.0, 0.02, 32, 7), 4, [](int) { return 1.0; }));
+  const ResultsFile slower = paired_file(paired_case(samples(3.0, 0.02, 32, 8), 4, [](int) { return 1.0; }));
+  const GateResult r = run_gate(base, slower, {});
+  EXPECT_FALSE(r.passed());
+  EXPECT_EQ(r.cases[0].verdict, Verdict::slower) << printed(r);
+  // A machine uniformly 1.5x slower, its yardstick too: no regression, even with the run-wide
+  // normalisers claiming no change.
+  const ResultsFile slow_machine = paired_file(paired_case(samples(3.0, 0.02, 32, 8), 4, [](int) { return 1.5; }));
+  EXPECT_EQ(run_gate(base, slow_machine, {}).cases[0].verdict, Verdict::same);
+}
+
+TEST(Gate, PairedCasesKeepTheirVerdictWhenTheRunWideCalibrationDrifted) {
+  const ResultsFile base = paired_file(paired_case(samples(2.0, 0.02, 32, 7), 4, [](int) { return 1.0; }));
+  const ResultsFile slower =
+      paired_file(paired_case(samples(3.0, 0.02, 32, 8), 4, [](int) { return 1.0; }), 0.4, 0.45);
+  const GateResult r = run_gate(base, slower, {});
+  EXPECT_EQ(r.cases[0].verdict, Verdict::slower) << printed(r);
+  EXPECT_EQ(r.verdict_line().find("not judged"), std::string::npos) << r.verdict_line();
+}
+
+TEST(Gate, PairingNeedsReadingsInBothFiles) {
+  const ResultsFile base =
+      parse_results(results_doc(0.4, json::array({case_entries("blocked_cpu", kProblems[0], "pass",
+                                                               samples(2.0, 0.02, 32, 7))})), "b.json");
+  const ResultsFile current = paired_file(paired_case(samples(2.0, 0.02, 32, 8), 4, [](int) { return 1.5; }));
+  const GateResult r = run_gate(base, current, {});
+  EXPECT_FALSE(r.cases[0].paired);
+  EXPECT_EQ(r.paired, 0);
+  EXPECT_EQ(r.cases[0].verdict, Verdict::same) << printed(r);  // run-wide normalisers, both 0.4
+}
+
+TEST(Gate, ReaderRefusesYardstickReadingsThatDoNotLineUpWithTheSamples) {
+  json entries = paired_case(samples(2.0, 0.02, 16, 7), 4, [](int) { return 1.0; });
+  for (json& e : entries) {
+    if (e["aggregate_name"] == "median") e["yardstick_after_sample"] = json::array({4, 8, 12, 15});
+  }
+  EXPECT_THROW(paired_file(entries), SpecError);
+  for (json& e : entries) {
+    if (e["aggregate_name"] == "median") e["yardstick_after_sample"] = json::array({8, 4, 12, 16});
+  }
+  EXPECT_THROW(paired_file(entries), SpecError);
+  for (json& e : entries) {
+    if (e["aggregate_name"] != "median") continue;
+    e["yardstick_after_sample"] = json::array({4, 8, 12, 16});
+    e["yardstick_gflop"] = 0;
+  }
+  EXPECT_THROW(paired_file(entries), SpecError);
+}
+
 TEST(Gate, MachineClass) {
   EXPECT_EQ(machine_class({{"cpu_model", "Intel(R) Xeon(R) Platinum 8480+ CPU @ 2.00GHz"}, {"threads_used", "2"}}),
             "intel-xeon-platinum-8480-2t");

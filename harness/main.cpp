@@ -52,8 +52,9 @@ int main(int argc, char** argv) {
   auto* run = app.add_subcommand("run", "Benchmark: measure, check, write a results file, print the tables");
   add_selection(run, true);
   run->add_option("--out,-o", run_opts.out, "Results file (default results/<machine>/<suite>-<date>.json)");
-  run->add_option("--policy", run_opts.policy, "Stopping policy: default, quick, p99")
-      ->check(CLI::IsMember({"default", "quick", "p99"}));
+  run->add_option("--policy", run_opts.policy,
+                  "Stopping policy: default, quick, gate (quick with every sample paired with a library GEMM run), p99")
+      ->check(CLI::IsMember({"default", "quick", "gate", "p99"}));
   run->add_option("--min-samples", run_opts.min_samples, "Override the policy's minimum samples")
       ->check(CLI::PositiveNumber);
   run->add_flag("--cold", run_opts.cold, "Flush the caches (host, and GPU L2) before every sample");

@@ -31,6 +31,20 @@ bool contains(const std::vector<std::string>& v, const std::string& x) {
 
 }  // namespace
 
+Yardstick* SelectedBackends::yardstick_for(const std::string& device_class) {
+  auto [it, added] = yardsticks_.try_emplace(device_class);
+  if (added) {
+    for (auto& b : backends) {
+      if (b->device_class() != device_class || !b->available()) continue;
+      if (std::optional<Yardstick> y = b->yardstick(); y && y->device_class == device_class) {
+        it->second = std::move(y);
+        break;
+      }
+    }
+  }
+  return it->second ? &*it->second : nullptr;
+}
+
 bool SelectedBackends::wants(const Backend& backend, const Problem& problem) const {
   if (naive_only_when_cheap && backend.name() == "naive" && problem.flops() > kDefaultNaiveMaxFlops) return false;
   return shard.empty() || shard.count(backend.name() + "/" + problem.to_string()) != 0;

@@ -2,6 +2,7 @@
 // --suite and the filters into a case list, and that decides the default backend set.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <regex>
@@ -45,6 +46,12 @@ struct SelectedBackends {
   std::set<std::string> shard;
   // Whether a case of this backend and problem is in the selection.
   bool wants(const Backend& backend, const Problem& problem) const;
+  // The yardstick of a device (backend.h) from the first selected backend on it that offers
+  // one, built on first request; nullptr where none does (then samples go unpaired).
+  Yardstick* yardstick_for(const std::string& device_class);
+
+ private:
+  std::map<std::string, std::optional<Yardstick>> yardsticks_;
 };
 
 // Throws SpecError for an unknown backend name (listing the built ones). Without --backend:

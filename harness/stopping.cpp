@@ -20,6 +20,19 @@ StoppingPolicy stopping_policy(const std::string& name) {
     p.target_rel_stderr = 0.02;
     return p;
   }
+  if (name == "gate") {
+    // 16 samples: enough for the rank test to reach p < 0.01 with room to spare (8 vs 8 can
+    // only just), at least 0.2 s of them so a short case spans more than one scheduler
+    // hiccup; the yardstick runs double a case's time at most.
+    p.warmup = 2;
+    p.min_samples = 16;
+    p.min_time_s = 0.2;
+    p.max_time_s = 2;
+    p.case_budget_s = 10;
+    p.target_rel_stderr = 0.02;
+    p.yardstick = true;
+    return p;
+  }
   if (name == "p99") {
     p.min_samples = 662;
     p.max_samples = 5000;
@@ -27,7 +40,7 @@ StoppingPolicy stopping_policy(const std::string& name) {
     p.case_budget_s = 600;
     return p;
   }
-  throw std::invalid_argument("stopping policy '" + name + "': must be default, quick or p99");
+  throw std::invalid_argument("stopping policy '" + name + "': must be default, quick, gate or p99");
 }
 
 double StoppingRule::rel_stderr() const {
