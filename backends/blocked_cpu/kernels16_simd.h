@@ -94,13 +94,15 @@ void pack_v16(const uint16_t* src, int64_t ld, int64_t nk, int64_t dv, int64_t k
 // measured over 2·10^5 points) and 2^n applied by vscalefps, 9 vector operations instead of 13.
 // x is clamped at -125 so that every result stays a normal float (no denormal assists in the
 // row sums); a probability below 2^-125 is off by < 3e-38 absolute, far below bf16's reach.
+// The clamp is max(-125, x), in that order: vmaxps returns its second operand when either is
+// NaN, so a NaN logit stays NaN and makes its row NaN (README, Non-finite values).
 constexpr float kExp2Bf16C1 = 6.931210160e-01f;
 constexpr float kExp2Bf16C2 = 2.402234972e-01f;
 constexpr float kExp2Bf16C3 = 5.592197552e-02f;
 constexpr float kExp2Bf16C4 = 9.666368365e-03f;
 
 inline __m512 vexp2_bf16(__m512 x) {
-  x = _mm512_max_ps(x, _mm512_set1_ps(-125.0f));
+  x = _mm512_max_ps(_mm512_set1_ps(-125.0f), x);
   const __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   const __m512 f = _mm512_sub_ps(x, n);
   __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(kExp2Bf16C4), f, _mm512_set1_ps(kExp2Bf16C3));
