@@ -12,7 +12,7 @@
 // Why f16 goes through bf16 pairs: AVX512-FP16 multiplies and accumulates in f16 (too coarse
 // for the f16 accuracy rule over thousands of keys), Sapphire Rapids' AMX has no FP16 tiles
 // (AMX-FP16 came with Granite Rapids), and the f32 FMA route runs at a fraction of the tile
-// unit's rate: three bf16 tile products per f16 product (kernels16.h) still win by far.
+// unit's rate: four bf16 tile products per f16 product in Q·Kᵀ, three in P·V (kernels16.h), still win.
 #pragma once
 
 #include <memory>

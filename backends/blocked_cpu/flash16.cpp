@@ -36,14 +36,14 @@ T* carve(char* base, int64_t& used, int64_t count) {
 // br: the smallest multiple of the kernel's row block reaching 32 rows (AMX: one 2 × 2 tile
 // block; AVX512-BF16: 3 × 14 = 42); br = 64 or 96 measured no faster. Rows per item fill half
 // of L2 with the item's Q (bf16) and O (f32) rows, which every key block revisits; the packed
-// K/V block takes the rest. f16's Q rows are three segments wide (flash16.h), so an item holds
-// fewer rows (d = 128: 819 instead of 1365 in 2 MiB of L2; both past the point where packing
+// K/V block takes the rest. f16's Q rows are four segments wide (flash16.h), so an item holds
+// fewer rows (d = 128: 682 instead of 1024 in 2 MiB of L2; both past the point where packing
 // each K/V block per item stops mattering).
 Blocking choose_blocking16(int64_t d, int64_t dv, int64_t group, int mr, CacheSizes caches, DType dtype) {
   Blocking b;
   b.bc = 256;
   b.br = round_up(32, mr);
-  const int64_t q_segments = dtype == DType::f16 ? 3 : 1;
+  const int64_t q_segments = dtype == DType::f16 ? 4 : 1;
   const int64_t row_bytes = 2 * q_segments * round_up(d, 32) + 4 * round_up(dv, 32);
   const int64_t rows = std::clamp<int64_t>(caches.l2_bytes / 2 / row_bytes, b.br, 1024);
   int64_t positions = std::max<int64_t>(1, rows / group);
@@ -69,7 +69,7 @@ void FlashAttention16::prepare(const Problem& p, const Blocking* forced, int64_t
   positions_ = blocked::positions_per_item(blocking_, p.sq, p.b * p.hkv, threads_);
   dpad_ = round_up(p.d, 32);
   dvpad_ = round_up(p.dv, 32);
-  qk_width_ = f16_ ? 3 * dpad_ : dpad_;
+  qk_width_ = f16_ ? 4 * dpad_ : dpad_;
   const int64_t item_rows = blocking_.item_positions * p.group();
   rows_pad_ = round_up(item_rows, std::max<int64_t>(k_.row_pad, 1));
   split_ = plan_key_split(p, blocking_.bc, forced_splits);
@@ -231,8 +231,8 @@ void FlashAttention16::combine_row(int64_t row, float* acc, float* out) const {
   finalize(acc, l, out + row * p.dv);
 }
 
-// Row r of the item's queries: bf16 as stored, f16 as [Qhi | Qhi | Qlo] (flash16.h); zeros
-// past d in every segment.
+// Row r of the item's queries: bf16 as stored, f16 as [Qhi | Qhi | Qlo | Qlo] (flash16.h);
+// zeros past d in every segment.
 void FlashAttention16::load_queries(Workspace& ws, const uint16_t* qsrc, int64_t r) const {
   const int64_t d = p_.d;
   uint16_t* q = ws.q + r * qk_width_;
@@ -243,11 +243,12 @@ void FlashAttention16::load_queries(Workspace& ws, const uint16_t* qsrc, int64_t
   }
   k_.split_f16(qsrc, d, q, q + 2 * dpad_);
   std::memcpy(q + dpad_, q, static_cast<std::size_t>(d) * 2);
-  for (int64_t seg = 0; seg < 3; ++seg) std::fill(q + seg * dpad_ + d, q + (seg + 1) * dpad_, uint16_t{0});
+  std::memcpy(q + 3 * dpad_, q + 2 * dpad_, static_cast<std::size_t>(d) * 2);
+  for (int64_t seg = 0; seg < 4; ++seg) std::fill(q + seg * dpad_ + d, q + (seg + 1) * dpad_, uint16_t{0});
 }
 
 // Keys [0, nk) of one block into VNNI panels: bf16 directly; f16 first split, K into
-// [Khi | Klo | Khi] rows (matching the Q segments), V into hi and lo halves packed apart.
+// [Khi | Klo | Khi | Klo] rows (matching the Q segments), V into hi and lo halves packed apart.
 void FlashAttention16::pack_block(Workspace& ws, const uint16_t* ksrc, const uint16_t* vsrc, int64_t nk) const {
   const int64_t d = p_.d, dv = p_.dv, bc = blocking_.bc;
   const int64_t npanels = round_up(nk, 32) / 16;
@@ -259,7 +260,7 @@ void FlashAttention16::pack_block(Workspace& ws, const uint16_t* ksrc, const uin
   for (int64_t j = 0; j < nk; ++j) {
     uint16_t* row = ws.kst + j * qk_width_;
     k_.split_f16(ksrc + j * d, d, row, row + dpad_);
-    std::memcpy(row + 2 * dpad_, row, static_cast<std::size_t>(d) * 2);
+    std::memcpy(row + 2 * dpad_, row, static_cast<std::size_t>(2 * dpad_) * 2);  // [Khi | Klo], zeros too
   }
   k_.pack_k(ws.kst, qk_width_, nk, qk_width_, qk_width_, npanels, ws.kp);
   k_.split_f16(vsrc, nk * dv, ws.vhi, ws.vlo);  // the block's V rows are contiguous

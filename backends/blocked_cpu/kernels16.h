@@ -12,8 +12,8 @@
 // f16 runs on the same tables as pairs of bf16 (flash16.cpp's f16 mode): every f16 value x is
 // exactly hi + lo with hi = bf16(x) and lo = bf16(x − hi) (f16 has 11 significant bits, hi takes
 // 8 and the remainder, at most half an ulp of hi, fits in 3; bf16's exponents reach below f16's
-// subnormals). Q·Kᵀ then runs as one `scores` over [Qhi | Qhi | Qlo] · [Khi | Klo | Khi] (the
-// lo·lo term, ≤ 2^-18 of each product, dropped) and P·V as three `accumulate` calls.
+// subnormals). Q·Kᵀ then runs as one `scores` over [Qhi | Qhi | Qlo | Qlo] · [Khi | Klo | Khi |
+// Klo] (every product exact, reasons in flash16.h) and P·V as three `accumulate` calls.
 //
 // Plain C types only, as in kernels.h: no inline function is shared between translation units
 // compiled for different CPUs.
