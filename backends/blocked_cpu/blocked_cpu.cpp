@@ -147,8 +147,9 @@ namespace {
 
 std::string bf16_path_words(const blocked::Kernels16* k16) {
   if (!k16) return "bf16 converted to f32";
-  return std::string("bf16 native on ") + (std::string(k16->isa) == "amx" ? "AMX-BF16 tiles" : "AVX512-BF16 vdpbf16ps") +
-         " (f32 accumulation, P rounded to bf16)";
+  return std::string("bf16 native and f16 as exact bf16 pairs on ") +
+         (std::string(k16->isa) == "amx" ? "AMX-BF16 tiles" : "AVX512-BF16 vdpbf16ps") +
+         " (f32 accumulation, P rounded to the dtype)";
 }
 
 }  // namespace
@@ -156,7 +157,8 @@ std::string bf16_path_words(const blocked::Kernels16* k16) {
 std::string BlockedCpuBackend::describe() const {
   const blocked::CacheSizes caches = blocked::host_cache_sizes();
   std::string s = "flash-style tiled attention, online softmax in fp32, " + std::string(kernels_->isa) + " " +
-                  std::to_string(kernels_->mr) + "x" + std::to_string(kernels_->nr) + " micro-kernel for f32/f16, " +
+                  std::to_string(kernels_->mr) + "x" + std::to_string(kernels_->nr) + " micro-kernel for f32" +
+                  (k16_ ? "" : "/f16") + ", " +
                   bf16_path_words(k16_) + ", " + std::to_string(flash_.threads()) + " threads, blocks from L1d " +
                   kib(caches.l1d_bytes) + " / L2 " + kib(caches.l2_bytes);
   if (prepared_) {
@@ -185,7 +187,7 @@ Support BlockedCpuBackend::supports(const Problem& p) const {
 }
 
 void BlockedCpuBackend::prepare(const Problem& p, const Inputs& inputs) {
-  use16_ = p.dtype == DType::bf16 && flash16_;
+  use16_ = (p.dtype == DType::bf16 || p.dtype == DType::f16) && flash16_;
   if (use16_) {
     flash16_->prepare(p);
   } else {
@@ -218,15 +220,15 @@ void BlockedCpuBackend::release() {
   prepared_ = false;
 }
 
-// isa: the table that ran this case; path: "bf16" (native 16-bit GEMMs) or "f32" (inputs
-// converted to f32); bytes_moved: Q, K, V and O in storage precision, the traffic floor of a
+// isa: the table that ran this case; path: "bf16" (native 16-bit GEMMs), "f16 as bf16 pairs"
+// (the same GEMMs on exact hi/lo splits, flash16.h) or "f32" (inputs converted to f32); bytes_moved: Q, K, V and O in storage precision, the traffic floor of a
 // memory-bound case (decode), to set against the measured time as GB/s.
 std::map<std::string, std::string> BlockedCpuBackend::case_notes() const {
   const blocked::Blocking& b = use16_ ? flash16_->blocking() : flash_.blocking();
   char bytes[32];
   std::snprintf(bytes, sizeof bytes, "%.0f", problem_.io_bytes());
   return {{"isa", use16_ ? k16_->isa : kernels_->isa},
-          {"path", use16_ ? "bf16" : "f32"},
+          {"path", !use16_ ? "f32" : problem_.dtype == DType::f16 ? "f16 as bf16 pairs" : "bf16"},
           {"br", std::to_string(b.br)},
           {"bc", std::to_string(b.bc)},
           {"item_positions", std::to_string(use16_ ? flash16_->positions_per_item() : flash_.positions_per_item())},

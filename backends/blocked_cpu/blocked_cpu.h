@@ -1,17 +1,18 @@
 // Flash-style tiled attention on the CPU: br × bc tiles with online softmax in fp32, GEMM
 // micro-kernels with register blocking on K/V packed into panels, O(n) memory (scratch does
-// not grow with n at all). f32 and f16 run on an f32 kernel table (AVX-512, else AVX2 + FMA +
-// F16C, else portable C++), converting f16 to f32 while packing. bf16 runs natively where the
-// CPU can (flash16.h: AMX-BF16 tiles, else AVX512-BF16 vdpbf16ps), else on the f32 table too.
+// not grow with n at all). f32 runs on an f32 kernel table (AVX-512, else AVX2 + FMA + F16C,
+// else portable C++). bf16 runs natively where the CPU can (flash16.h: AMX-BF16 tiles, else
+// AVX512-BF16 vdpbf16ps), and f16 on the same tables as exact pairs of bf16; without them both
+// run on the f32 table, converted to f32 while packing.
 // `blocked_cpu` takes the widest paths the CPU runs; SDPA_BLOCKED_CPU_ISA=amx|avx512bf16|
-// avx512|avx2|portable forces one (amx and avx512bf16 name the bf16 path, f32 / f16 then run
-// on the AVX-512 table). Each is also registered pinned (blocked_cpu_amx, ...), so every path
+// avx512|avx2|portable forces one (amx and avx512bf16 name the 16-bit path, f32 then runs on
+// the AVX-512 table; avx512, avx2 and portable run f16 and bf16 converted to f32). Each is also registered pinned (blocked_cpu_amx, ...), so every path
 // meets the conformance test and the benchmark.
 //
-// f16 has no native path: AVX512-FP16 multiplies and accumulates in f16 (too coarse for the
-// f16 accuracy rule over thousands of keys), Sapphire Rapids' AMX has no FP16 tiles (AMX-FP16
-// came with Granite Rapids), and the f32-accumulating way (vcvtph2ps, then f32 FMAs) is what
-// the f32 tables already do while packing.
+// Why f16 goes through bf16 pairs: AVX512-FP16 multiplies and accumulates in f16 (too coarse
+// for the f16 accuracy rule over thousands of keys), Sapphire Rapids' AMX has no FP16 tiles
+// (AMX-FP16 came with Granite Rapids), and the f32 FMA route runs at a fraction of the tile
+// unit's rate: four bf16 tile products per f16 product in Q·Kᵀ, three in P·V (kernels16.h), still win.
 #pragma once
 
 #include <memory>
@@ -31,7 +32,8 @@ class BlockedCpuBackend : public Backend {
   // threads: 0 = OpenMP's default (all cores). kernels = nullptr: a table this CPU cannot run,
   // the backend then only reports `unavailable` as the reason.
   BlockedCpuBackend(std::string name, const blocked::Kernels* kernels, int threads, std::string unavailable = "");
-  // bf16: the native bf16 table, or nullptr to run bf16 on `kernels` (converted to f32).
+  // bf16: the native bf16 table (which also runs f16, as bf16 pairs), or nullptr to run bf16
+  // and f16 on `kernels` (converted to f32).
   BlockedCpuBackend(std::string name, const blocked::Kernels* kernels, const blocked::Kernels16* bf16, int threads,
                     std::string unavailable = "");
 
@@ -51,7 +53,7 @@ class BlockedCpuBackend : public Backend {
 
   const blocked::Kernels& kernels() const { return *kernels_; }
   const blocked::Kernels16* bf16_kernels() const { return k16_; }
-  // Whether the prepared problem runs on the native bf16 driver.
+  // Whether the prepared problem runs on the 16-bit driver (bf16 native or f16 as bf16 pairs).
   bool native_bf16() const { return use16_; }
   const blocked::FlashAttention16* flash16() const { return flash16_.get(); }
 
@@ -61,7 +63,7 @@ class BlockedCpuBackend : public Backend {
   std::string unavailable_;
   blocked::FlashAttention flash_;
   const blocked::Kernels16* k16_ = nullptr;
-  std::unique_ptr<blocked::FlashAttention16> flash16_;  // null without a bf16 table
+  std::unique_ptr<blocked::FlashAttention16> flash16_;  // bf16 and f16; null without a bf16 table
   bool use16_ = false;
   Problem problem_;
   const Inputs* inputs_ = nullptr;
@@ -75,8 +77,8 @@ namespace blocked {
 // widest the CPU runs. Throws std::runtime_error for an unknown name or a path this CPU or
 // build cannot run, with the reason.
 struct KernelChoice {
-  const Kernels* f32 = nullptr;     // f32, f16, and bf16 where `bf16` is null
-  const Kernels16* bf16 = nullptr;  // the native bf16 table, or null
+  const Kernels* f32 = nullptr;     // f32, and f16 / bf16 where `bf16` is null
+  const Kernels16* bf16 = nullptr;  // the native bf16 table (bf16, and f16 as pairs), or null
 };
 KernelChoice select_paths(const std::string& forced = "");
 // select_paths(forced).f32.

@@ -9,6 +9,12 @@
 // 2·n + j] = B[2i + j][16·panel + n]. That is what an AMX B tile reads (16 rows of 64 bytes)
 // and what one vdpbf16ps multiplies against a broadcast pair of A. Padding is zeros.
 //
+// f16 runs on the same tables as pairs of bf16 (flash16.cpp's f16 mode): every f16 value x is
+// exactly hi + lo with hi = bf16(x) and lo = bf16(x − hi) (f16 has 11 significant bits, hi takes
+// 8 and the remainder, at most half an ulp of hi, fits in 3; bf16's exponents reach below f16's
+// subnormals). Q·Kᵀ then runs as one `scores` over [Qhi | Qhi | Qlo | Qlo] · [Khi | Klo | Khi |
+// Klo] (every product exact, reasons in flash16.h) and P·V as three `accumulate` calls.
+//
 // Plain C types only, as in kernels.h: no inline function is shared between translation units
 // compiled for different CPUs.
 #pragma once
@@ -60,6 +66,17 @@ struct Kernels16 {
   void (*rescale)(float* o, int64_t ldo, int rows, int64_t n, const float* alpha);
   // out[0, n) = o[0, n) / l rounded to bf16 nearest-even, as floats (0 where l = 0).
   void (*finalize)(const float* o, int64_t n, float l, float* out);
+
+  // The f16 mode. src[0, n) (f16) split exactly into hi[0, n) and lo[0, n) (bf16), hi + lo = x.
+  // A NaN or ±Inf gives hi = x and lo = NaN (Inf − Inf): whatever reads it turns NaN, which is
+  // the reference's rule for a row that reads a non-finite input (README, Non-finite values).
+  void (*split_f16)(const uint16_t* src, int64_t n, uint16_t* hi, uint16_t* lo);
+  // `softmax` with P rounded to f16 (the input dtype, as fused f16 kernels do) and written as a
+  // bf16 pair: hi at p[r·ldp + j], lo at p[r·ldp + lo_offset + j]. l adds the f32 probabilities.
+  void (*softmax_f16)(const float* s, int64_t lds, int rows, int64_t ncols, const int64_t* limit, float c, float* m,
+                      float* l, float* alpha, uint16_t* p, int64_t ldp, int64_t lo_offset);
+  // `finalize` rounding to f16 (vcvtps2ph, nearest-even, subnormals kept).
+  void (*finalize_f16)(const float* o, int64_t n, float l, float* out);
 };
 
 // nullptr where this build has no such table; callers also check that the CPU runs it.

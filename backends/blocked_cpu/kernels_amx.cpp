@@ -145,6 +145,7 @@ void accumulate(int rows, int64_t nkeys, const uint16_t* p, int64_t ldp, const u
 
 const Kernels16 kTable = {
     "amx", 32, 32, thread_begin, thread_end, pack_k16, pack_v16, scores, accumulate, softmax16, rescale16, finalize16,
+    split_f16, softmax16_f16, finalize16_f16,
 };
 
 }  // namespace
