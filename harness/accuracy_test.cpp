@@ -120,11 +120,28 @@ TEST(Accuracy, TheLogitTermFollowsItsDerivation) {
   for (DType dtype : {DType::f32, DType::f16, DType::bf16}) {
     const Tolerance t = tolerance_for(dtype, 64);
     EXPECT_EQ(t.logit, 12 * std::ldexp(1.0, -24));
-    EXPECT_EQ(error_bound(t, 2.0, 0.0, 0.5), t.abs * 2.0 + t.rel * 0.5);
+    EXPECT_EQ(error_bound(t, 2.0, 0.0, 0.5), t.abs * 2.0 + t.rel * 0.5 + t.underflow);
     EXPECT_NEAR(error_bound(t, 2.0, 1000.0, 0.5) - error_bound(t, 2.0, 0.0, 0.5),
                 std::expm1(2 * 12 * std::ldexp(1.0, -24) * 1000.0) * 2.0, 1e-18);
   }
   EXPECT_EQ(tolerance_for(DType::f32, 1 << 20).logit, 1028 * std::ldexp(1.0, -24));
+}
+
+// Below the normal range rounding errs absolutely, by up to half the smallest subnormal spacing:
+// the f16 output that failed before the term existed (dist=outliers:4:20, n = 2048: want
+// −215.435·2^-24, got −215·2^-24, Σp|v| and A of that row) passes, two spacings further off does
+// not, and a fully masked row (Σp|v| = 0) still demands an exact zero.
+TEST(Accuracy, TheUnderflowTermCoversRoundingToASubnormal) {
+  const Tolerance t = tolerance_for(DType::f16, 64);
+  EXPECT_EQ(t.underflow, std::ldexp(1.0, -25));
+  EXPECT_EQ(tolerance_for(DType::bf16, 64).underflow, std::ldexp(1.0, -134));
+  EXPECT_EQ(tolerance_for(DType::f32, 64).underflow, std::ldexp(1.0, -150));
+  const double want = -215.435 * std::ldexp(1.0, -24), got = -215 * std::ldexp(1.0, -24);
+  const double abs_pv = 2.0e-5, a = 10.0;  // a row whose Σp|v| is tiny: the relative terms are ~1e-8
+  EXPECT_GT(std::abs(got - want), error_bound(t, abs_pv, a, want) - t.underflow);
+  EXPECT_LE(std::abs(got - want), error_bound(t, abs_pv, a, want));
+  EXPECT_GT(std::abs(got - std::ldexp(1.0, -23) - want), error_bound(t, abs_pv, a, want));
+  EXPECT_EQ(error_bound(t, 0.0, 0.0, 0.0), 0.0);
 }
 
 }  // namespace

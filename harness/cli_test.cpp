@@ -1,5 +1,6 @@
 // The sdpa-bench binary as a user meets it: exit codes, outputs, files.
 #include <gtest/gtest.h>
+#include <unistd.h>
 #include <sys/wait.h>
 
 #include <cstdio>
@@ -29,7 +30,7 @@ Result run(const std::string& args, const std::string& exe = SDPA_BENCH_EXE) {
 }
 
 fs::path temp_dir(const std::string& name) {
-  fs::path dir = fs::path(::testing::TempDir()) / ("sdpa_cli_" + name);
+  fs::path dir = fs::path(::testing::TempDir()) / ("sdpa_cli_" + name + "_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
   return dir;

@@ -3,6 +3,7 @@
 #include "harness/gate.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
@@ -523,7 +524,7 @@ TEST(Gate, MachineClass) {
 // The command itself (what the subcommand's callback runs) on files in a temporary folder.
 class GateCommandTest : public ::testing::Test {
  protected:
-  std::filesystem::path dir = std::filesystem::path(::testing::TempDir()) / "gate_command";
+  std::filesystem::path dir = std::filesystem::path(::testing::TempDir()) / ("gate_command_" + std::to_string(::getpid()));
   void SetUp() override {
     std::filesystem::remove_all(dir);
     std::filesystem::create_directories(dir);

@@ -2,6 +2,7 @@
 #include "harness/merge.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 #include <sys/wait.h>
 
 #include <cstdio>
@@ -171,7 +172,7 @@ CliResult run(const std::string& args) {
 }
 
 TEST(MergeCli, ThreeSmokeShardsMergeIntoTheUnshardedCaseSet) {
-  const fs::path dir = fs::path(::testing::TempDir()) / "sdpa_merge_cli";
+  const fs::path dir = fs::path(::testing::TempDir()) / ("sdpa_merge_cli_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
   const std::string select = "--backend naive --backend blocked_cpu --suite smoke";

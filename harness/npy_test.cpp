@@ -1,6 +1,7 @@
 #include "harness/npy.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <fstream>
@@ -22,7 +23,7 @@ TEST(Npy, HeaderIsPaddedAndDescribesTheArray) {
 }
 
 TEST(Npy, WritesTheDataAfterTheHeader) {
-  const std::string path = ::testing::TempDir() + "/npy_test.npy";
+  const std::string path = ::testing::TempDir() + "/npy_test_" + std::to_string(::getpid()) + ".npy";
   write_npy(path, std::vector<double>{1.5, -2.0, 3.25}, {3});
   std::ifstream in(path, std::ios::binary);
   const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
