@@ -263,6 +263,7 @@ std::string GateResult::verdict_line() const {
   }
   if (int n = count(Verdict::faster)) parts.push_back(std::to_string(n) + " faster");
   if (int n = count(Verdict::noisy)) parts.push_back(std::to_string(n) + " noisy");
+  if (unconfirmed > 0) parts.push_back(std::to_string(unconfirmed) + " slowdowns not confirmed by a re-run");
   std::string line = std::string("gate: ") + (passed() ? "PASS" : "FAIL") + " \u2014 ";
   for (std::size_t i = 0; i < parts.size(); ++i) line += (i ? ", " : "") + parts[i];
   if (!options.judge_performance) {
@@ -378,6 +379,29 @@ GateResult run_gate(const ResultsFile& base, const ResultsFile& current, const G
     r.cases.push_back(std::move(v));
   }
   return r;
+}
+
+void confirm_regressions(GateResult& r, const ResultsFile& base, const ResultsFile& retry) {
+  const GateResult second = run_gate(base, retry, r.options);
+  for (CaseVerdict& c : r.cases) {
+    if (c.verdict != Verdict::slower) continue;
+    auto again = std::find_if(second.cases.begin(), second.cases.end(),
+                              [&](const CaseVerdict& s) { return s.name() == c.name(); });
+    if (again == second.cases.end() || again->verdict == Verdict::missing) {
+      c.why = "not re-run";
+      continue;
+    }
+    const std::string both = fmt("x%.3f", c.ratio) + ", re-run " + fmt("x%.3f", again->ratio);
+    if (again->verdict == Verdict::slower) {
+      c.why = "confirmed by the re-run: " + both;
+      ++r.confirmed;
+      continue;
+    }
+    c.verdict = Verdict::noisy;
+    c.fails_gate = false;
+    c.why = "not confirmed by the re-run (" + std::string(to_string(again->verdict)) + "): " + both;
+    ++r.unconfirmed;
+  }
 }
 
 std::string machine_class(const json& context) {

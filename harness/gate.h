@@ -69,6 +69,8 @@ struct GateResult {
   std::vector<std::string> normalisation;
   bool raw_times = false;  // some device was compared on raw times
   int paired = 0;          // cases compared through their yardstick runs (CaseVerdict::paired)
+  int unconfirmed = 0;     // SLOWER cases that a re-run did not confirm (confirm_regressions)
+  int confirmed = 0;       // SLOWER cases that a re-run confirmed
   std::string yardstick;   // what the yardstick was, as BASE recorded it
   // Set when a file's own noise check (calibration_drift: its GEMMs measured again at the end of
   // the run) moved by more than the threshold: the machine changed speed during that run by more
@@ -84,6 +86,13 @@ struct GateResult {
 };
 
 GateResult run_gate(const ResultsFile& base, const ResultsFile& current, const GateOptions& options);
+
+// A second opinion on the regressions, what a perf bot's retrigger gives: each SLOWER case is
+// judged again, BASE against RETRY (the same cases measured again after the run), and stays a
+// regression only if it is SLOWER there too; otherwise it becomes NOISY with both ratios in its
+// reason. A phase of a shared machine rarely slows the same case twice; a real regression does.
+// Cases RETRY lacks keep their verdict.
+void confirm_regressions(GateResult& result, const ResultsFile& base, const ResultsFile& retry);
 
 // The device a backend's cases ran on, as the calibration keys name it: the context's
 // "<backend>_device_class", else "<backend>_device" (a bare name there resolved to the class of

@@ -89,7 +89,14 @@ int gate_command(const GateCommand& a) {
   validate(options);  // before reading: a bad option is the same error whatever the files hold
   const ResultsFile base = load_results(a.files[0]);
   const ResultsFile current = load_results(a.files[1]);
-  const GateResult result = run_gate(base, current, options);
+  GateResult result = run_gate(base, current, options);
+  if (!a.confirm.empty()) confirm_regressions(result, base, load_results(a.confirm));
+  if (a.print_regressions) {
+    for (const CaseVerdict& c : result.cases) {
+      if (c.verdict == Verdict::slower) std::cout << c.backend << " " << c.problem << "\n";
+    }
+    return result.passed() ? 0 : 1;
+  }
   std::cout << (a.markdown ? "### " : "") << "Regression gate: " << a.files[1] << " against " << a.files[0] << "\n\n";
   print_gate(std::cout, result, a.markdown);
   return result.passed() ? 0 : 1;
@@ -180,6 +187,10 @@ void add_gate_command(CLI::App& app) {
   cmd->add_flag("--markdown", args->markdown, "Print the table as Markdown (for a CI job summary)");
   cmd->add_flag("--no-perf", args->no_perf,
                 "Judge statuses and case coverage only (a baseline from another machine class)");
+  cmd->add_option("--confirm", args->confirm,
+                  "Results of the SLOWER cases measured again: a slowdown the re-run does not repeat is NOISY");
+  cmd->add_flag("--print-regressions", args->print_regressions,
+                "Print the SLOWER cases only, one 'BACKEND PROBLEM' line each (to re-run them)");
   auto* update = cmd->add_flag("--update", args->update,
                                "Record CURRENT as results/baselines/<machine class>.json");
   cmd->add_flag("--force", args->force, "With --update: replace an existing baseline, or record a noisy run")

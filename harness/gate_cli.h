@@ -1,6 +1,7 @@
 // `sdpa-bench gate`: the CI regression gate's command line (the comparison is harness/gate.h).
 //
 //   sdpa-bench gate BASE CURRENT [--threshold 0.10] [--alpha 0.01] [--markdown] [--no-perf]
+//                   [--confirm RETRY] [--print-regressions]
 //   sdpa-bench gate --update CURRENT [--force] [--baselines DIR]   record CURRENT as this class's baseline
 //   sdpa-bench gate --print-class CURRENT                          the machine class of a results file
 //
@@ -28,6 +29,9 @@ struct GateCommand {
   bool update = false;       // record files[0] as the baseline of its machine class
   bool force = false;        // with update: replace a baseline, or record a noisy run
   bool print_class = false;  // print the machine class of files[0]
+  std::string confirm;       // results of the SLOWER cases measured again (confirm_regressions)
+  // Print only the SLOWER cases, one "BACKEND PROBLEM" line each, for a re-run to confirm.
+  bool print_regressions = false;
   std::string baselines = "results/baselines";
 };
 

@@ -502,6 +502,41 @@ TEST(Gate, ReaderRefusesYardstickReadingsThatDoNotLineUpWithTheSamples) {
   EXPECT_THROW(paired_file(entries), SpecError);
 }
 
+TEST(Gate, ARegressionStandsOnlyIfTheReRunConfirmsIt) {
+  Suite s;
+  const ResultsFile base = s.build(1);
+  s.slowdown = [](const std::string& name) { return name == kOneCase ? 1.5 : 1.0; };
+  const ResultsFile current = s.build(100);
+  const ResultsFile confirmed_retry = s.build(200);  // still slower when measured again
+  s.slowdown = [](const std::string&) { return 1.0; };
+  const ResultsFile cleared_retry = s.build(300);    // the slowdown was the machine's
+
+  GateResult confirmed = run_gate(base, current, {});
+  confirm_regressions(confirmed, base, confirmed_retry);
+  EXPECT_FALSE(confirmed.passed());
+  EXPECT_EQ(verdict_of(confirmed, kOneCase).verdict, Verdict::slower);
+  EXPECT_NE(verdict_of(confirmed, kOneCase).why.find("confirmed by the re-run"), std::string::npos);
+  EXPECT_EQ(confirmed.confirmed, 1);
+
+  GateResult cleared = run_gate(base, current, {});
+  confirm_regressions(cleared, base, cleared_retry);
+  EXPECT_TRUE(cleared.passed()) << printed(cleared);
+  EXPECT_EQ(verdict_of(cleared, kOneCase).verdict, Verdict::noisy);
+  EXPECT_EQ(cleared.unconfirmed, 1);
+  EXPECT_NE(cleared.verdict_line().find("1 slowdowns not confirmed by a re-run"), std::string::npos)
+      << cleared.verdict_line();
+
+  // A re-run that lacks the case leaves the regression standing; correctness is never re-judged.
+  ResultsFile partial = cleared_retry;
+  partial.cases.erase(std::remove_if(partial.cases.begin(), partial.cases.end(),
+                                     [](const CaseRecord& c) { return c.name() == kOneCase; }),
+                      partial.cases.end());
+  GateResult kept = run_gate(base, current, {});
+  confirm_regressions(kept, base, partial);
+  EXPECT_FALSE(kept.passed());
+  EXPECT_EQ(verdict_of(kept, kOneCase).why, "not re-run");
+}
+
 TEST(Gate, MachineClass) {
   EXPECT_EQ(machine_class({{"cpu_model", "Intel(R) Xeon(R) Platinum 8480+ CPU @ 2.00GHz"}, {"threads_used", "2"}}),
             "intel-xeon-platinum-8480-2t");
@@ -567,6 +602,23 @@ TEST_F(GateCommandTest, ExitCodes) {
   EXPECT_EQ(gate({base, (dir / "absent.json").string()}), 2);
   EXPECT_EQ(gate({base}), 2);
   EXPECT_EQ(gate({base}, [](GateCommand& c) { c.print_class = true; }), 0);
+  // --confirm: the slow run measured again, slow again (1) or not (0); a bad retry file is 2.
+  EXPECT_EQ(gate({base, slow}, [&](GateCommand& c) { c.confirm = slow; }), 1);
+  EXPECT_EQ(gate({base, slow}, [&](GateCommand& c) { c.confirm = same; }), 0);
+  EXPECT_EQ(gate({base, slow}, [&](GateCommand& c) { c.confirm = (dir / "absent.json").string(); }), 2);
+}
+
+TEST_F(GateCommandTest, PrintRegressionsListsTheSlowerCasesForAReRun) {
+  const std::string base = write("base.json", doc(1)), slow = write("slow.json", doc(1.5));
+  testing::internal::CaptureStdout();
+  const int code = gate({base, slow}, [](GateCommand& c) { c.print_regressions = true; });
+  const std::string out = testing::internal::GetCapturedStdout();
+  EXPECT_EQ(code, 1);
+  const ResultsFile file = load_results(slow);
+  for (const CaseRecord& c : file.cases) {
+    EXPECT_NE(out.find(c.backend + " " + c.problem + "\n"), std::string::npos) << out;
+  }
+  EXPECT_EQ(out.find("gate:"), std::string::npos) << out;  // the lines alone, for a script to read
 }
 
 TEST_F(GateCommandTest, UpdateWritesTheClassBaselineOnceUnlessForced) {
