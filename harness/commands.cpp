@@ -12,6 +12,7 @@
 #include "harness/calibration.h"
 #include "harness/machine_info.h"
 #include "harness/report.h"
+#include "harness/report_csv.h"
 #include "harness/reporters.h"
 #include "harness/results.h"
 #include "harness/results_file.h"
@@ -326,9 +327,12 @@ int cmd_dump(const Selection& sel, const std::string& dir) {
   return 0;
 }
 
-int cmd_report(const std::vector<std::string>& files) {
+int cmd_report(const std::vector<std::string>& files, const std::string& csv_dir) {
   std::vector<ResultsFile> loaded;
   for (const std::string& f : files) loaded.push_back(load_results(f));
+  if (!csv_dir.empty()) {
+    for (const std::string& path : write_pivot_csvs(loaded, csv_dir)) std::cerr << "wrote " << path << "\n";
+  }
   for (const ResultsFile& f : loaded) print_report(std::cout, f);
   if (loaded.size() > 1) print_hardware_comparison(std::cout, loaded);
   return 0;

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   sdpa::CheckOptions check_opts;
   std::string dump_dir;
   std::vector<std::string> report_files;
+  std::string report_csv_dir;
   std::string shard;
 
   const std::string suites = sdpa::join(sdpa::known_suites(), ", ");
@@ -83,6 +84,9 @@ int main(int argc, char** argv) {
   study->add_option("kind", study_kind, "error or saturation")->required()->check(CLI::IsMember({"error", "saturation"}));
   auto* report = app.add_subcommand("report", "Tables from results files; several files: a hardware comparison");
   report->add_option("files", report_files, "Results files")->required()->check(CLI::ExistingFile);
+  report->add_option("--csv", report_csv_dir,
+                     "Also write the latency, throughput (and offline) pivots as CSV files to this folder: "
+                     "<file>-<scenario>-<table>.csv, RFC 4180, units in the header");
   sdpa::add_merge_command(app);
   sdpa::add_gate_command(app);  // merge runs from its own callback and exits with its code
 
@@ -103,7 +107,7 @@ int main(int argc, char** argv) {
     if (*check) return sdpa::cmd_check(sel, check_opts);
     if (*run) return sdpa::cmd_run(sel, run_opts);
     if (*dump) return sdpa::cmd_dump(sel, dump_dir);
-    if (*report) return sdpa::cmd_report(report_files);
+    if (*report) return sdpa::cmd_report(report_files, report_csv_dir);
     if (*study) return study_kind == "error" ? sdpa::cmd_study_error(sel) : sdpa::cmd_study_saturation(sel);
   } catch (const std::invalid_argument& e) {  // SpecError and the parsers' own: bad input
     std::cerr << "error: " << e.what() << "\n";
