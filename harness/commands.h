@@ -13,6 +13,7 @@ struct RunOptions {
   std::string out;  // results file; empty: results/<machine>/<suite>-<date>.json
   std::string policy = "default";
   int min_samples = 0;  // 0: the policy's
+  double max_time_s = 0;  // 0: the policy's
   bool cold = false;
   bool fresh = false;  // ignore a journal left by a killed run
   bool force = false;  // overwrite a finished results file

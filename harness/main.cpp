@@ -55,6 +55,10 @@ int main(int argc, char** argv) {
   run->add_option("--out,-o", run_opts.out, "Results file (default results/<machine>/<suite>-<date>.json)");
   run->add_option("--policy", run_opts.policy, "Stopping policy: default, quick, p99")
       ->check(CLI::IsMember({"default", "quick", "p99"}));
+  run->add_option("--max-time", run_opts.max_time_s,
+                  "Seconds of sampling after which a case stops once it has the policy's minimum samples "
+                  "(default: the policy's; 10 s in default; scripts/bench with no arguments: 1)")
+      ->check(CLI::PositiveNumber);
   run->add_option("--min-samples", run_opts.min_samples, "Override the policy's minimum samples")
       ->check(CLI::PositiveNumber);
   run->add_flag("--cold", run_opts.cold, "Flush the caches (host, and GPU L2) before every sample");
