@@ -32,7 +32,10 @@ using tag = memory::format_tag;
 // (two threads: one preempted thread stalls the GEMM), and 2048^3 read 0.56-1.14 in separate
 // runs, below the blocked kernel's own AMX attention. So bf16 takes many short runs, and all
 // three are interleaved (rounds of one f32, 16 bf16 and one f16 run) so that each
-// best-of spans the whole ~2 s window and its fast moments. ~2 s on 2 idle cores in all.
+// best-of spans the whole ~2 s window and its fast moments. ~2 s on 2 idle cores in all. Across
+// processes bf16 still read 0.5-2.2 TFLOP/s (12 runs each way, means 0.79 with the old
+// 2048^3 and 0.74 with this): the VM's slow phases last seconds, longer than any window a
+// start-of-run calibration can afford, so the reading is best where the run re-measures it.
 struct PeakGemm {
   DType dtype;
   int64_t n;
