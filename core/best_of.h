@@ -4,7 +4,10 @@
 #pragma once
 
 #include <algorithm>
+#include <cstddef>
+#include <functional>
 #include <limits>
+#include <vector>
 
 namespace sdpa {
 
@@ -15,6 +18,22 @@ double best_of_seconds(int runs, TimedRun&& timed_run) {
   timed_run();
   double best = std::numeric_limits<double>::infinity();
   for (int r = 0; r < runs; ++r) best = std::min(best, static_cast<double>(timed_run()));
+  return best;
+}
+
+// The same rule for several workloads measured together: each runs once untimed, then `rounds`
+// rounds in which workload i runs runs_per_round[i] times. On a shared machine whose speed
+// swings over seconds, each workload's best then comes from the whole window, not from its own
+// slice of it (which may lie wholly in a slow phase). Returns each workload's best, in order.
+inline std::vector<double> best_of_seconds_interleaved(int rounds, const std::vector<int>& runs_per_round,
+                                                       const std::vector<std::function<double()>>& timed_runs) {
+  std::vector<double> best(timed_runs.size(), std::numeric_limits<double>::infinity());
+  for (const auto& run : timed_runs) run();
+  for (int r = 0; r < rounds; ++r) {
+    for (std::size_t i = 0; i < timed_runs.size(); ++i) {
+      for (int k = 0; k < runs_per_round[i]; ++k) best[i] = std::min(best[i], timed_runs[i]());
+    }
+  }
   return best;
 }
 

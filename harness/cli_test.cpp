@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 #include <nlohmann/json.hpp>
 
 namespace {
@@ -238,6 +239,44 @@ TEST(Cli, ServerAndOfflineScenariosAreRecorded) {
     EXPECT_NE(e["problem"].get<std::string>().find("b=" + std::to_string(batch) + ","), std::string::npos) << e.dump();
     EXPECT_GT(e["queries_per_s"].get<double>(), 0);
   }
+}
+
+TEST(Cli, AKilledOfflineRunResumesItsCasesByQuery) {
+  // An offline case is the batch that ran (b=16,...), not the query the suite names (b=1,...):
+  // a resumed run must still know the query is done, and not batch and measure it again.
+  const fs::path dir = temp_dir("offline_resume");
+  const std::string out = (dir / "r.json").string();
+  const std::string args = "run --backend naive --policy quick --no-calibration --scenario offline "
+                           "--problem sq=8,d=8 --problem sq=16,d=8 --out " + out;
+  Result r = run(args);
+  ASSERT_EQ(r.code, 0) << r.out;
+  nlohmann::json j;
+  {
+    std::ifstream in(out);
+    j = nlohmann::json::parse(in);
+  }
+  const std::string first = j["benchmarks"][0]["run_name"];
+  ASSERT_EQ(j["benchmarks"][0].value("note_offline_query", ""), "b=1,hq=1,hkv=1,sq=8,skv=8,d=8,dv=8,dtype=f32,"
+                                                                "mask=none,scale=default,seed=1");
+  nlohmann::json first_case = nlohmann::json::array();
+  for (const auto& e : j["benchmarks"]) {
+    if (e["run_name"] == first) first_case.push_back(e);
+  }
+  fs::remove(out);
+  std::ofstream(out + ".partial.jsonl") << nlohmann::json{{"context", j["context"]}}.dump() << "\n"
+                                        << first_case.dump() << "\n";
+  r = run(args);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("1 case(s) already done"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("not in this selection"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("sq=8,skv=8"), std::string::npos) << "the finished query ran again:\n" << r.out;
+  EXPECT_NE(r.out.find("sq=16,skv=16"), std::string::npos) << r.out;
+  std::ifstream in(out);
+  const nlohmann::json resumed = nlohmann::json::parse(in);
+  std::set<std::string> names;
+  for (const auto& e : resumed["benchmarks"]) names.insert(e["run_name"].get<std::string>());
+  EXPECT_EQ(names.size(), 2u);  // both queries, the first from the journal, once
+  EXPECT_TRUE(names.count(first));
 }
 
 TEST(Cli, StudiesPrintTheirTables) {

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <ctime>
+#include <cstdio>
 #include <filesystem>
 #include <iostream>
 
@@ -12,6 +13,7 @@
 #include "harness/calibration.h"
 #include "harness/machine_info.h"
 #include "harness/report.h"
+#include "harness/report_csv.h"
 #include "harness/reporters.h"
 #include "harness/results.h"
 #include "harness/results_file.h"
@@ -186,6 +188,7 @@ int cmd_run(const Selection& sel, const RunOptions& opts) {
   apply_shard(selected, problems, sel.shard_index, sel.shard_count);
   StoppingPolicy policy = stopping_policy(opts.policy);
   if (opts.min_samples > 0) policy.min_samples = opts.min_samples;
+  if (opts.max_time_s > 0) policy.max_time_s = opts.max_time_s;
   policy.cold = opts.cold;
   if (opts.scenario == "server") {
     if ((opts.server_qps > 0) == (opts.server_p99_ms > 0)) {
@@ -219,7 +222,15 @@ int cmd_run(const Selection& sel, const RunOptions& opts) {
   print_left_out(selected);
 
   json context = base_context("run");
-  context["stopping_policy"] = policy.name + (policy.cold ? " (cold caches)" : " (hot caches)");
+  // The overrides are part of what the percentiles can claim: they are recorded with the name.
+  std::string overrides;
+  if (opts.min_samples > 0) overrides += ", min " + std::to_string(policy.min_samples) + " samples";
+  if (opts.max_time_s > 0) {
+    char max_time[64];
+    std::snprintf(max_time, sizeof max_time, ", max %g s per case once the minimum samples are in", policy.max_time_s);
+    overrides += max_time;
+  }
+  context["stopping_policy"] = policy.name + overrides + (policy.cold ? " (cold caches)" : " (hot caches)");
   context["scenario"] = opts.scenario;
   if (opts.scenario == "server") {
     context["scenario_rule"] =
@@ -282,6 +293,7 @@ int cmd_run(const Selection& sel, const RunOptions& opts) {
     std::vector<std::string> args = child_selection_args(sel);
     args.insert(args.end(), {"--policy", policy.name});
     if (opts.min_samples > 0) args.insert(args.end(), {"--min-samples", std::to_string(opts.min_samples)});
+    if (opts.max_time_s > 0) args.insert(args.end(), {"--max-time", std::to_string(opts.max_time_s)});
     if (opts.cold) args.push_back("--cold");
     options.isolate = IsolationOptions{timeout, true, args};
     context["isolation"] = "each case in a child process, limit " + std::to_string(int(timeout)) + " s";
@@ -326,9 +338,12 @@ int cmd_dump(const Selection& sel, const std::string& dir) {
   return 0;
 }
 
-int cmd_report(const std::vector<std::string>& files) {
+int cmd_report(const std::vector<std::string>& files, const std::string& csv_dir) {
   std::vector<ResultsFile> loaded;
   for (const std::string& f : files) loaded.push_back(load_results(f));
+  if (!csv_dir.empty()) {
+    for (const std::string& path : write_pivot_csvs(loaded, csv_dir)) std::cerr << "wrote " << path << "\n";
+  }
   for (const ResultsFile& f : loaded) print_report(std::cout, f);
   if (loaded.size() > 1) print_hardware_comparison(std::cout, loaded);
   return 0;

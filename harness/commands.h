@@ -13,6 +13,7 @@ struct RunOptions {
   std::string out;  // results file; empty: results/<machine>/<suite>-<date>.json
   std::string policy = "default";
   int min_samples = 0;  // 0: the policy's
+  double max_time_s = 0;  // 0: the policy's
   bool cold = false;
   bool fresh = false;  // ignore a journal left by a killed run
   bool force = false;  // overwrite a finished results file
@@ -36,6 +37,8 @@ int cmd_list(const Selection& sel);
 int cmd_check(const Selection& sel, const CheckOptions& opts);
 int cmd_run(const Selection& sel, const RunOptions& opts);
 int cmd_dump(const Selection& sel, const std::string& dir);
-int cmd_report(const std::vector<std::string>& files);
+// The tables of each file (and a comparison of several); with `csv_dir`, also the pivots as CSV
+// files there (report_csv.h).
+int cmd_report(const std::vector<std::string>& files, const std::string& csv_dir = "");
 
 }  // namespace sdpa

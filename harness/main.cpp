@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   sdpa::CheckOptions check_opts;
   std::string dump_dir;
   std::vector<std::string> report_files;
+  std::string report_csv_dir;
   std::string shard;
 
   const std::string suites = sdpa::join(sdpa::known_suites(), ", ");
@@ -55,6 +56,10 @@ int main(int argc, char** argv) {
   run->add_option("--policy", run_opts.policy,
                   "Stopping policy: default, quick, gate (quick with every sample paired with a library GEMM run), p99")
       ->check(CLI::IsMember({"default", "quick", "gate", "p99"}));
+  run->add_option("--max-time", run_opts.max_time_s,
+                  "Seconds of sampling after which a case stops once it has the policy's minimum samples "
+                  "(default: the policy's; 10 s in default; scripts/bench with no arguments: 1)")
+      ->check(CLI::PositiveNumber);
   run->add_option("--min-samples", run_opts.min_samples, "Override the policy's minimum samples")
       ->check(CLI::PositiveNumber);
   run->add_flag("--cold", run_opts.cold, "Flush the caches (host, and GPU L2) before every sample");
@@ -84,6 +89,9 @@ int main(int argc, char** argv) {
   study->add_option("kind", study_kind, "error or saturation")->required()->check(CLI::IsMember({"error", "saturation"}));
   auto* report = app.add_subcommand("report", "Tables from results files; several files: a hardware comparison");
   report->add_option("files", report_files, "Results files")->required()->check(CLI::ExistingFile);
+  report->add_option("--csv", report_csv_dir,
+                     "Also write the latency, throughput (and offline) pivots as CSV files to this folder: "
+                     "<file>-<scenario>-<table>.csv, RFC 4180, units in the header");
   sdpa::add_merge_command(app);
   sdpa::add_gate_command(app);  // merge runs from its own callback and exits with its code
 
@@ -104,7 +112,7 @@ int main(int argc, char** argv) {
     if (*check) return sdpa::cmd_check(sel, check_opts);
     if (*run) return sdpa::cmd_run(sel, run_opts);
     if (*dump) return sdpa::cmd_dump(sel, dump_dir);
-    if (*report) return sdpa::cmd_report(report_files);
+    if (*report) return sdpa::cmd_report(report_files, report_csv_dir);
     if (*study) return study_kind == "error" ? sdpa::cmd_study_error(sel) : sdpa::cmd_study_saturation(sel);
   } catch (const std::invalid_argument& e) {  // SpecError and the parsers' own: bad input
     std::cerr << "error: " << e.what() << "\n";

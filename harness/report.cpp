@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <functional>
+#include <limits>
 #include <map>
 #include <set>
 
@@ -43,27 +44,6 @@ std::optional<Problem> parse_or_none(const std::string& spec) {
   } catch (const SpecError&) {
     return std::nullopt;
   }
-}
-
-// Rows (problems) and columns (backends) in first-seen order.
-struct Pivot {
-  std::vector<std::string> problems, backends;
-  std::map<std::pair<std::string, std::string>, const CaseRecord*> cell;
-};
-
-Pivot pivot_of(const ResultsFile& file) {
-  Pivot p;
-  for (const CaseRecord& c : file.cases) {
-    if (std::find(p.problems.begin(), p.problems.end(), c.problem) == p.problems.end()) p.problems.push_back(c.problem);
-    if (std::find(p.backends.begin(), p.backends.end(), c.backend) == p.backends.end()) p.backends.push_back(c.backend);
-    p.cell[{c.problem, c.backend}] = &c;
-  }
-  return p;
-}
-
-std::string row_label(const std::string& spec) {
-  auto p = parse_or_none(spec);
-  return p ? short_label(*p) : spec;
 }
 
 // What a case that has no timing shows in a pivot cell.
@@ -108,6 +88,32 @@ std::string short_label(const Problem& p) {
   if (p.scale_value) add("scale=" + fmt("%g", *p.scale_value));
   if (p.seed != 1) add("seed=" + std::to_string(p.seed));
   return s;
+}
+
+Pivot pivot_of(const ResultsFile& file) {
+  Pivot p;
+  for (const CaseRecord& c : file.cases) {
+    if (std::find(p.problems.begin(), p.problems.end(), c.problem) == p.problems.end()) p.problems.push_back(c.problem);
+    if (std::find(p.backends.begin(), p.backends.end(), c.backend) == p.backends.end()) p.backends.push_back(c.backend);
+    p.cell[{c.problem, c.backend}] = &c;
+  }
+  return p;
+}
+
+const CaseRecord* Pivot::find(const std::string& problem, const std::string& backend) const {
+  auto it = cell.find({problem, backend});
+  return it == cell.end() ? nullptr : it->second;
+}
+
+std::string row_label(const std::string& spec) {
+  auto p = parse_or_none(spec);
+  return p ? short_label(*p) : spec;
+}
+
+double speedup_over_naive(const Pivot& pivot, const std::string& problem, const CaseRecord& c) {
+  const CaseRecord* naive = pivot.find(problem, "naive");
+  if (!naive || naive == &c || !naive->measured() || !c.measured() || c.p50_ms() <= 0) return std::numeric_limits<double>::quiet_NaN();
+  return naive->p50_ms() / c.p50_ms();
 }
 
 void print_report(std::ostream& out, const ResultsFile& file) {
@@ -188,10 +194,8 @@ void print_throughput_pivot(std::ostream& out, const ResultsFile& file) {
     std::string cell = tf >= 0.1 ? fmt("%.3g", tf) : fmt("%.3f", tf);
     const double frac = c.counter("frac_of_gemm_peak", -1);
     if (frac >= 0) cell += " (" + fmt("%.0f%%", 100 * frac) + ")";
-    auto naive = pv.cell.find({prob, "naive"});
-    if (naive != pv.cell.end() && naive->second != &c && naive->second->measured() && c.p50_ms() > 0) {
-      cell += " " + fmt("%.1fx", naive->second->p50_ms() / c.p50_ms());
-    }
+    const double speedup = speedup_over_naive(pv, prob, c);
+    if (std::isfinite(speedup)) cell += " " + fmt("%.1fx", speedup);
     return cell;
   });
 }

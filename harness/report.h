@@ -1,8 +1,10 @@
 // Tables derived from results files only: nothing is typed into a table by hand.
 #pragma once
 
+#include <map>
 #include <ostream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/problem.h"
@@ -12,6 +14,18 @@ namespace sdpa {
 
 // The row label of a pivot table: the spec without its defaults, e.g. "h=16 n=1024 d=64 f16 causal".
 std::string short_label(const Problem& problem);
+// short_label() of a spec line, or the line itself when it does not parse.
+std::string row_label(const std::string& spec);
+
+// A file's cases as a pivot: rows (problems) and columns (backends) in first-seen order.
+struct Pivot {
+  std::vector<std::string> problems, backends;
+  std::map<std::pair<std::string, std::string>, const CaseRecord*> cell;
+  const CaseRecord* find(const std::string& problem, const std::string& backend) const;  // nullptr: absent
+};
+Pivot pivot_of(const ResultsFile& file);
+// naive's median over the case's (NaN when naive did not run the problem, or c is naive).
+double speedup_over_naive(const Pivot& pivot, const std::string& problem, const CaseRecord& c);
 
 // The file's header (machine, threads, commit, calibrations, noise), then the pivots and the
 // scaling fits.

@@ -20,6 +20,16 @@ std::string case_name(const std::string& backend, const Problem& problem) {
   return backend + "/" + problem.to_string();
 }
 
+std::string journal_name(const json& entry) {
+  // An offline case runs (and is named after) the batch it chose, which a resumed run cannot
+  // know before it batches again; the selection names the query, so the journal matches by that.
+  const std::string query = entry.value("note_offline_query", "");
+  if (!query.empty() && entry.contains("backend") && entry["backend"].is_string()) {
+    return entry["backend"].get<std::string>() + "/" + query;
+  }
+  return entry.value("run_name", "");
+}
+
 namespace {
 
 json base_entry(const CaseResult& r) {
@@ -210,7 +220,7 @@ ResultsWriter::ResultsWriter(std::string path, bool resume, const std::set<std::
       throw SpecError(journal_ + ": line " + std::to_string(i + 1) +
                       " is not a journalled case; start over with --fresh");
     }
-    const std::string name = entries[0]["run_name"].get<std::string>();
+    const std::string name = journal_name(entries[0]);
     if (!selected.count(name)) {
       ignored_.push_back(name);
       continue;
@@ -248,7 +258,7 @@ void ResultsWriter::append_line(const json& line) {
 void ResultsWriter::append(const json& entries) {
   append_line(entries);
   entries_.push_back(entries);
-  if (!entries.empty()) done_.insert(entries[0]["run_name"].get<std::string>());
+  if (!entries.empty()) done_.insert(journal_name(entries[0]));
 }
 
 void ResultsWriter::finish(const json& context) {

@@ -22,6 +22,9 @@ namespace sdpa {
 
 // "blocked_cpu/b=1,hq=8,...": the benchmark's run_name.
 std::string case_name(const std::string& backend, const Problem& problem);
+// The name a journalled case is resumed by: its case_name(), except for an offline case, which
+// ran a batch of queries and is resumed by its query's case_name().
+std::string journal_name(const nlohmann::json& entry);
 
 // What a case's throughput is held to on its device: the GEMM peak of its dtype and the memory
 // bandwidth (0: not measured).

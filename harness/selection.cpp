@@ -140,7 +140,7 @@ SelectedBackends select_backends(const Selection& sel) {
         out.left_out.push_back(join(emulated, ", ") + " (Vulkan on lavapipe, a CPU emulator)");
       }
       for (const std::string& u : unavailable) out.left_out.push_back(u);
-      out.left_out.push_back("naive above 1 GFLOP per case (tenths of a second per sample)");
+      out.left_out.push_back("naive above 0.3 GFLOP per case (tenths of a second per sample)");
     }
     return out;
   }
