@@ -5,7 +5,6 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -47,18 +46,6 @@ struct Calibration {
   // figure may normalise timings across runs (a kernel's own sgemm would slow with it and hide
   // a regression).
   bool from_library = false;
-};
-
-// A short, fixed piece of library work on a device (oneDNN's f32 matmul on the CPU) that the
-// harness runs once after every sample of a case (the gate policy): the speed of a shared
-// machine swings by up to 2x over seconds, and a case's samples divided by the yardstick runs
-// taken between them cancel that swing where one figure per run cannot. A library's, for the
-// reason Calibration::from_library gives.
-struct Yardstick {
-  std::string device_class;           // as Backend::device_class()
-  std::string what;                   // "oneDNN matmul f32 512^3, 2 threads"
-  double flops = 0;                   // of one run
-  std::function<double()> run_ms;     // runs it once, synchronously; its wall time in ms
 };
 
 // Settings that come from the command line and mean something to some backends only.
@@ -109,9 +96,6 @@ class Backend {
   // The best GEMMs this backend's library offers for its device, one per dtype it measures
   // (none: no calibration).
   virtual std::vector<Calibration> calibrate() { return {}; }
-  // This backend's yardstick for its device, where its library offers one (built on first
-  // call; valid while the backend lives).
-  virtual std::optional<Yardstick> yardstick() { return std::nullopt; }
   // Called before every sample of a cold measurement (--cold), after the harness has flushed the
   // host caches: a device backend evicts its own caches here (e.g. writes a buffer larger than
   // the GPU's L2).

@@ -38,8 +38,7 @@ ProblemData make_problem_data(const Problem& problem, double reference_budget_fl
   return data;
 }
 
-CaseResult run_case(Backend& backend, const ProblemData& data, const StoppingPolicy* policy, bool keep_output,
-                    Yardstick* yardstick) {
+CaseResult run_case(Backend& backend, const ProblemData& data, const StoppingPolicy* policy, bool keep_output) {
   CaseResult r;
   r.backend = backend.name();
   r.problem = data.problem;
@@ -69,7 +68,7 @@ CaseResult run_case(Backend& backend, const ProblemData& data, const StoppingPol
                : r.accuracy.pass()          ? CaseStatus::pass
                                             : CaseStatus::fail;
     if (keep_output) r.output = std::move(out);
-    if (policy) r.measurement = measure(backend, *policy, yardstick);
+    if (policy) r.measurement = measure(backend, *policy);
     r.scratch_bytes = backend.scratch_bytes();
     r.notes = backend.case_notes();
     backend.release();

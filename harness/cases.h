@@ -48,11 +48,10 @@ struct ProblemData {
 int64_t reference_row_stride(const Problem& problem, double budget_flops);
 ProblemData make_problem_data(const Problem& problem, double reference_budget_flops);
 
-// Runs one case. With a policy it is also measured (after the correctness run), each sample
-// paired with a run of `yardstick` where the policy asks for it and there is one.
+// Runs one case. With a policy it is also measured (after the correctness run).
 // A backend that throws Unsupported skips the case, as does supports() = no; any other
 // exception is an `error` of the backend (a runtime failure, not bad input).
 CaseResult run_case(Backend& backend, const ProblemData& data, const StoppingPolicy* policy = nullptr,
-                    bool keep_output = false, Yardstick* yardstick = nullptr);
+                    bool keep_output = false);
 
 }  // namespace sdpa

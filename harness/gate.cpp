@@ -43,25 +43,6 @@ std::vector<double> usable_times(const CaseRecord& c) {
 
 bool has_samples(const CaseRecord& c) { return !c.samples_ms.empty(); }
 
-// Whether the case has yardstick readings and usable times throughout.
-bool paired_with_yardstick(const CaseRecord& c) {
-  if (c.yardstick_ms.empty() || c.yardstick_gflop <= 0) return false;
-  return std::all_of(c.samples_ms.begin(), c.samples_ms.end(), [](double t) { return std::isfinite(t) && t > 0; });
-}
-
-// Each sample multiplied by the yardstick's throughput at its moment (TFLOP/s: GFLOP per ms),
-// the same units as the file-wide normalisation: the first reading taken after the sample,
-// within ~100 ms of it (a shared machine's swings of speed last a second or more).
-std::vector<double> yardstick_normalised(const CaseRecord& c) {
-  std::vector<double> out(c.samples_ms.size());
-  std::size_t reading = 0;
-  for (std::size_t i = 0; i < out.size(); ++i) {
-    while (reading + 1 < c.yardstick_after.size() && static_cast<int64_t>(i) >= c.yardstick_after[reading]) ++reading;
-    out[i] = c.samples_ms[i] * c.yardstick_gflop / c.yardstick_ms[reading];
-  }
-  return out;
-}
-
 std::string status_with_reason(const CaseRecord& c) {
   return c.message.empty() ? c.status : c.status + ": " + c.message;
 }
@@ -83,15 +64,8 @@ void judge_times(const CaseRecord& b, const CaseRecord& c, double base_scale, do
   }
   v.base_p50_ms = percentile(bt, 50);
   v.new_p50_ms = percentile(ct, 50);
-  const bool paired = paired_with_yardstick(b) && paired_with_yardstick(c);
-  if (paired) {
-    bt = yardstick_normalised(b);
-    ct = yardstick_normalised(c);
-  } else {
-    for (double& x : bt) x *= base_scale;
-    for (double& x : ct) x *= new_scale;
-  }
-  v.paired = paired;
+  for (double& x : bt) x *= base_scale;
+  for (double& x : ct) x *= new_scale;
   v.ratio = percentile(ct, 50) / percentile(bt, 50);
   // Symmetric in log space: 10% faster is the mirror of 10% slower (1/1.1, not 0.9).
   const bool slower = v.ratio >= 1 + opt.threshold, faster = v.ratio <= 1 / (1 + opt.threshold);
@@ -123,9 +97,7 @@ void judge_times(const CaseRecord& b, const CaseRecord& c, double base_scale, do
     v.verdict = Verdict::noisy;
     return;
   }
-  // The run-wide noise check vetoes only cases compared through the run-wide normaliser: a
-  // paired case has divided out the machine's speed sample by sample.
-  if (!machine_noise.empty() && !paired) {
+  if (!machine_noise.empty()) {
     v.verdict = Verdict::noisy;
     v.why = "significant, but " + machine_noise;
     return;
@@ -268,9 +240,8 @@ std::string GateResult::verdict_line() const {
   for (std::size_t i = 0; i < parts.size(); ++i) line += (i ? ", " : "") + parts[i];
   if (!options.judge_performance) {
     line += "; performance not judged";
-  } else if (!machine_noise.empty() && paired < common) {
-    line += paired > 0 ? "; speed of the " + std::to_string(common - paired) + " unpaired cases not judged: " + machine_noise
-                       : "; speed not judged: " + machine_noise;
+  } else if (!machine_noise.empty()) {
+    line += "; speed not judged: " + machine_noise;
   } else if (raw_times) {
     line += "; raw times compared (a file lacks the calibration normaliser)";
   }
@@ -354,17 +325,6 @@ GateResult run_gate(const ResultsFile& base, const ResultsFile& current, const G
     ++r.common;
     const auto [nb, nc] = options.judge_performance ? scales(b.backend) : std::pair<double, double>{1, 1};
     r.cases.push_back(judge(b, *c, nb, nc, options, r.machine_noise));
-    if (r.cases.back().paired) {
-      ++r.paired;
-      if (r.yardstick.empty()) r.yardstick = b.yardstick;
-    }
-  }
-  if (r.paired > 0) {
-    r.normalisation.insert(r.normalisation.begin(),
-                           std::to_string(r.paired) + " of " + std::to_string(r.common) +
-                               " cases compared sample by sample, each multiplied by the throughput of the yardstick "
-                               "reading that followed it within ~100 ms" + (r.yardstick.empty() ? std::string() : " (" + r.yardstick + ")") +
-                               "; the others as below");
   }
   for (const CaseRecord& c : current.cases) {
     if (in_base.count(c.name())) continue;

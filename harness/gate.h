@@ -5,13 +5,10 @@
 // A case fails the gate when it fails correctness in CURRENT, passed in BASE and now fails, skips,
 // errors or is missing, or is a performance regression: slower by at least the threshold on the
 // median AND significantly so (two-sided Mann-Whitney U on the per-sample times, p < alpha).
-// Times are first multiplied by a library GEMM's throughput, so a machine that is slower,
-// GEMM included, does not read as a regression. Where both files paired every sample with a
-// yardstick run (the gate policy), each sample is multiplied by the yardstick's throughput at
-// that moment, which also divides out a shared machine's swings of speed during the run.
-// Otherwise each file's run-wide figure is used (calibration_<device>_normaliser_tflops), and a
-// file whose machine changed speed during the run by more than the threshold (its
-// calibration_drift) gets no FASTER/SLOWER verdicts for those cases: they would be the
+// Times are first multiplied by each file's own library-GEMM throughput on the case's device
+// (calibration_<device>_normaliser_tflops), so a machine that is uniformly slower, GEMM included,
+// does not read as a regression. A file whose machine changed speed during the run by more than
+// the threshold (its calibration_drift) gets no FASTER/SLOWER verdicts: they would be the
 // machine's, not the code's; the verdict line says so.
 #pragma once
 
@@ -54,9 +51,6 @@ struct CaseVerdict {
   double ratio = 0;    // new / base of the normalised medians (0: not compared)
   double p_value = -1; // rank test (-1: not run)
   int64_t base_samples = 0, new_samples = 0;
-  // Compared sample by sample through the yardstick runs both files recorded (StoppingPolicy::
-  // yardstick), not through the files' run-wide normalisers.
-  bool paired = false;
   std::string name() const { return backend + "/" + problem; }
 };
 
@@ -68,10 +62,8 @@ struct GateResult {
   // GEMM (BASE 0.43, CURRENT 0.41 TFLOP/s)" or "cpu: raw times (BASE has no calibration_cpu_...)".
   std::vector<std::string> normalisation;
   bool raw_times = false;  // some device was compared on raw times
-  int paired = 0;          // cases compared through their yardstick runs (CaseVerdict::paired)
   int unconfirmed = 0;     // SLOWER cases that a re-run did not confirm (confirm_regressions)
   int confirmed = 0;       // SLOWER cases that a re-run confirmed
-  std::string yardstick;   // what the yardstick was, as BASE recorded it
   // Set when a file's own noise check (calibration_drift: its GEMMs measured again at the end of
   // the run) moved by more than the threshold: the machine changed speed during that run by more
   // than the effect the gate looks for, so no speed verdict of it is trusted. Says which and how much.

@@ -54,7 +54,7 @@ int main(int argc, char** argv) {
   add_selection(run, true);
   run->add_option("--out,-o", run_opts.out, "Results file (default results/<machine>/<suite>-<date>.json)");
   run->add_option("--policy", run_opts.policy,
-                  "Stopping policy: default, quick, gate (quick with every sample paired with a library GEMM run), p99")
+                  "Stopping policy: default, quick, gate (16+ samples over 0.2 s: the regression gate's), p99")
       ->check(CLI::IsMember({"default", "quick", "gate", "p99"}));
   run->add_option("--max-time", run_opts.max_time_s,
                   "Seconds of sampling after which a case stops once it has the policy's minimum samples "

@@ -30,35 +30,15 @@ void flush_host_caches() {
   for (std::size_t i = 0; i < junk.size(); i += 64) junk[i] = salt;
 }
 
-// One reading of the yardstick: the median of runs 2-4 of a block of 4. The first run of the
-// block is not counted: it starts while the kernel's OpenMP workers still spin-wait after their
-// last parallel region (libgomp spins for ~ms before sleeping) and competes with them for the
-// cores, which measured the yardstick 2-8x slow when it ran right after a blocked_cpu sample.
-double read_yardstick(Yardstick& yardstick) {
-  yardstick.run_ms();
-  std::vector<double> runs{yardstick.run_ms(), yardstick.run_ms(), yardstick.run_ms()};
-  std::sort(runs.begin(), runs.end());
-  return runs[1];
-}
-
-// How often the yardstick is read while a case is sampled: a shared machine's speed holds for
-// a second or more, so a reading every 100 ms follows it at ~5-10% of the sampling time.
-constexpr double kYardstickEveryS = 0.1;
-
 }  // namespace
 
-Measurement measure_single_stream(Backend& backend, const StoppingPolicy& policy, Yardstick* yardstick) {
+Measurement measure_single_stream(Backend& backend, const StoppingPolicy& policy) {
   using clock = std::chrono::steady_clock;
-  if (!policy.yardstick) yardstick = nullptr;
   for (int i = 0; i < policy.warmup; ++i) {
     backend.run();
     backend.sync();
   }
   Measurement m;
-  if (yardstick) {
-    m.yardstick_what = yardstick->what;
-    m.yardstick_flops = yardstick->flops;
-  }
   StoppingRule rule(policy);
   const auto start = clock::now();
   while (true) {
@@ -73,20 +53,8 @@ Measurement measure_single_stream(Backend& backend, const StoppingPolicy& policy
     m.wall_ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
     if (auto dev = backend.last_device_ms()) m.device_ms.push_back(*dev);
 
-    const double elapsed_s = std::chrono::duration<double>(clock::now() - start).count();
-    rule.add_sample(m.primary().back(), elapsed_s);
-    const bool last = rule.done();
-    if (yardstick && (last || elapsed_s >= kYardstickEveryS * static_cast<double>(m.yardstick_ms.size() + 1))) {
-      m.yardstick_ms.push_back(read_yardstick(*yardstick));
-      m.yardstick_after.push_back(static_cast<int64_t>(m.wall_ms.size()));
-      // One untimed run before sampling goes on, for the same reason the yardstick's first run
-      // is not counted: the library's workers are still awake after its last run.
-      if (!last) {
-        backend.run();
-        backend.sync();
-      }
-    }
-    if (!last) continue;
+    rule.add_sample(m.primary().back(), std::chrono::duration<double>(clock::now() - start).count());
+    if (!rule.done()) continue;
     m.stopped_because = rule.reason();
     return m;
   }
@@ -170,10 +138,10 @@ Measurement search_server_rate(Backend& backend, const StoppingPolicy& policy) {
 
 }  // namespace
 
-Measurement measure(Backend& backend, const StoppingPolicy& policy, Yardstick* yardstick) {
+Measurement measure(Backend& backend, const StoppingPolicy& policy) {
   if (policy.server_p99_bound_ms > 0) return search_server_rate(backend, policy);
   if (policy.server_qps > 0) return measure_server(backend, policy, policy.server_qps);
-  return measure_single_stream(backend, policy, yardstick);
+  return measure_single_stream(backend, policy);
 }
 
 }  // namespace sdpa

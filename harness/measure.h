@@ -19,25 +19,17 @@ struct Measurement {
   std::string scenario = "single-stream";
   double offered_qps = 0, achieved_qps = 0;
   int64_t queries_per_batch = 1;  // offline: queries stacked in one timed run
-  // With policy.yardstick: a reading of the yardstick every ~100 ms of sampling and at the end
-  // (the median of a short block of runs, in ms), the number of samples taken before each, what
-  // the yardstick is and its work per run.
-  std::vector<double> yardstick_ms;
-  std::vector<int64_t> yardstick_after;
-  std::string yardstick_what;
-  double yardstick_flops = 0;
   Summary wall() const { return summarize(wall_ms); }
   // The samples latency figures come from: the device clock where there is one.
   const std::vector<double>& primary() const { return device_ms.empty() ? wall_ms : device_ms; }
 };
 
 // Single-stream (one query at a time, back to back) or, with policy.server_qps or
-// policy.server_p99_bound_ms, the server scenario. `yardstick`: the device's, run after every
-// single-stream sample when policy.yardstick is set (none: no pairing).
-Measurement measure(Backend& backend, const StoppingPolicy& policy, Yardstick* yardstick = nullptr);
+// policy.server_p99_bound_ms, the server scenario.
+Measurement measure(Backend& backend, const StoppingPolicy& policy);
 
 // One query at a time, back to back, until the policy's rule stops.
-Measurement measure_single_stream(Backend& backend, const StoppingPolicy& policy, Yardstick* yardstick = nullptr);
+Measurement measure_single_stream(Backend& backend, const StoppingPolicy& policy);
 
 // The server scenario at `qps`: Poisson arrivals, one query in service at a time (the backend
 // is the server), each sample = completion − arrival in ms. Stops by the policy's rule.

@@ -168,12 +168,6 @@ json case_entries(const CaseResult& r, const Roofs& roofs) {
       // Every sample, compactly: the gate's rank test and the percentiles are computed from them.
       e["samples_real_time"] = compact_samples(primary);
       e["samples_cpu_time"] = compact_samples(m.wall_ms);
-      if (!m.yardstick_ms.empty()) {  // the gate multiplies each sample by the next reading's speed
-        e["yardstick_readings"] = compact_samples(m.yardstick_ms);
-        e["yardstick_after_sample"] = m.yardstick_after;
-        e["yardstick"] = m.yardstick_what;
-        e["yardstick_gflop"] = m.yardstick_flops / 1e9;
-      }
     }
     out.push_back(e);
   }

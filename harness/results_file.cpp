@@ -52,24 +52,6 @@ std::vector<double> number_array(const json& e, const char* key, double scale, c
   return out;
 }
 
-// The gate policy's yardstick readings of a case; SpecError unless they line up with its samples.
-void read_yardstick(const json& e, double scale, const std::string& where, CaseRecord& c) {
-  c.yardstick_ms = number_array(e, "yardstick_readings", scale, where);
-  c.yardstick_gflop = number(e, "yardstick_gflop", where);
-  c.yardstick = text(e, "yardstick", where);
-  const std::vector<double> after = number_array(e, "yardstick_after_sample", 1.0, where);
-  bool ordered = after.size() == c.yardstick_ms.size() && !after.empty() &&
-                 after.back() == static_cast<double>(c.samples_ms.size()) && c.yardstick_gflop > 0;
-  for (std::size_t i = 0; ordered && i < after.size(); ++i) {
-    ordered = after[i] >= 1 && (i == 0 || after[i] >= after[i - 1]) && c.yardstick_ms[i] > 0;
-    c.yardstick_after.push_back(static_cast<int64_t>(after[i]));
-  }
-  if (!ordered) {
-    throw SpecError(where + ": yardstick_readings need a positive yardstick_gflop and yardstick_after_sample, one "
-                            "non-decreasing sample count per reading, the last equal to the number of samples");
-  }
-}
-
 int detect_version(const json& doc, const std::string& path) {
   if (!doc.is_object()) refuse(path, "not a results file (the top level is not a JSON object)");
   if (doc.contains("format")) {
@@ -174,7 +156,6 @@ ResultsFile parse_results(const json& doc, const std::string& path) {
     if (file.format_version >= 2) {
       c.samples_ms = number_array(e, "samples_real_time", scale, where);
       c.samples_cpu_ms = number_array(e, "samples_cpu_time", scale, where);
-      if (e.contains("yardstick_readings")) read_yardstick(e, scale, where, c);
     }
   }
   return file;

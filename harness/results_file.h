@@ -27,12 +27,6 @@ struct CaseRecord {
   std::string message;  // the skip / error reason
   std::vector<double> samples_ms;      // real_time of each query (device clock where there is one)
   std::vector<double> samples_cpu_ms;  // wall clock of each query
-  // The gate policy's yardstick readings (ms per run), each taken after the first
-  // yardstick_after[i] samples (non-decreasing, the last = the sample count), and its work per run.
-  std::vector<double> yardstick_ms;
-  std::vector<int64_t> yardstick_after;
-  double yardstick_gflop = 0;
-  std::string yardstick;  // what it was: "oneDNN matmul f32 512^3, ..."
   std::map<std::string, double> time_ms;      // aggregate name -> real_time (ms)
   std::map<std::string, double> counters;     // numeric fields of the median entry
   std::map<std::string, std::string> notes;   // note_* fields, without the prefix

@@ -43,10 +43,7 @@ std::size_t run_cases(const std::vector<Problem>& problems, SelectedBackends& se
       const CaseResult result =
           options.isolate   ? run_case_isolated(b->name(), p, *options.isolate)
           : options.offline ? run_offline_case(*b, p, *options.policy, options.reference_budget_flops)
-                            : run_case(*b, data, options.policy, options.keep_output,
-                                       options.policy && options.policy->yardstick
-                                           ? selected.yardstick_for(b->device_class())
-                                           : nullptr);
+                            : run_case(*b, data, options.policy, options.keep_output);
       ++ran;
       for (Reporter* r : reporters) r->case_finished(result, data);
     }

@@ -31,29 +31,6 @@ bool contains(const std::vector<std::string>& v, const std::string& x) {
 
 }  // namespace
 
-Yardstick* SelectedBackends::yardstick_for(const std::string& device_class) {
-  auto [it, added] = yardsticks_.try_emplace(device_class);
-  if (!added) return it->second ? &*it->second : nullptr;
-  auto offer = [&](Backend& b) {
-    if (b.device_class() != device_class || !b.available()) return false;
-    std::optional<Yardstick> y = b.yardstick();
-    if (!y || y->device_class != device_class) return false;
-    it->second = std::move(y);
-    return true;
-  };
-  for (auto& b : backends) {
-    if (offer(*b)) return &*it->second;
-  }
-  for (const BackendEntry& e : registry().entries()) {
-    if (!e.variant_of.empty()) continue;
-    auto b = e.make(options);
-    if (!offer(*b)) continue;
-    yardstick_providers_.push_back(std::move(b));  // the yardstick lives as long as its backend
-    return &*it->second;
-  }
-  return nullptr;
-}
-
 bool SelectedBackends::wants(const Backend& backend, const Problem& problem) const {
   if (naive_only_when_cheap && backend.name() == "naive" && problem.flops() > kDefaultNaiveMaxFlops) return false;
   return shard.empty() || shard.count(backend.name() + "/" + problem.to_string()) != 0;
@@ -111,7 +88,6 @@ SelectedBackends select_backends(const Selection& sel) {
   const Registry& reg = registry();
   const BackendOptions opts = backend_options(sel);
   SelectedBackends out;
-  out.options = opts;
   const bool all = sel.backends.size() == 1 && sel.backends.front() == "all";
   if (sel.backends.empty() || all) {
     std::vector<std::string> variants, emulated, unavailable;

@@ -2,7 +2,6 @@
 // --suite and the filters into a case list, and that decides the default backend set.
 #pragma once
 
-#include <map>
 #include <memory>
 #include <optional>
 #include <regex>
@@ -48,16 +47,6 @@ struct SelectedBackends {
   std::set<std::string> shard;
   // Whether a case of this backend and problem is in the selection.
   bool wants(const Backend& backend, const Problem& problem) const;
-  // The yardstick of a device (backend.h), built on first request: from the first selected
-  // backend on the device that offers one, else from a registered backend that does (created
-  // for that alone: `--backend blocked_cpu` still gets oneDNN's); nullptr where none does (then
-  // samples go unpaired).
-  Yardstick* yardstick_for(const std::string& device_class);
-  BackendOptions options;  // what the backends were created with
-
- private:
-  std::map<std::string, std::optional<Yardstick>> yardsticks_;
-  std::vector<std::unique_ptr<Backend>> yardstick_providers_;  // not in the selection
 };
 
 // Throws SpecError for an unknown backend name (listing the built ones). Without --backend:

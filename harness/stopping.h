@@ -27,15 +27,11 @@ struct StoppingPolicy {
   // under this many ms is searched for, then measured. 0: no search.
   double server_p99_bound_ms = 0;
   uint64_t arrival_seed = 1;  // the arrival process is the same from run to run
-  // Run the device's yardstick (backend.h) once after every sample and record its time beside
-  // the sample, so that the gate can divide out the machine's speed of that moment.
-  bool yardstick = false;
 };
 
 // Named policies: "default" (above), "quick" (tests and smoke runs: 8 samples, no claims on
-// percentiles), "gate" (the regression gate's: quick's budget, 16+ samples, each paired with a
-// yardstick run) and "p99" (662 samples, MLPerf's minimum for a p99 claim). Throws
-// std::invalid_argument for another name.
+// percentiles), "gate" (the regression gate's: 16+ samples over at least 0.2 s) and "p99" (662
+// samples, MLPerf's minimum for a p99 claim). Throws std::invalid_argument for another name.
 StoppingPolicy stopping_policy(const std::string& name);
 
 class StoppingRule {

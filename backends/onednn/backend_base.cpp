@@ -3,7 +3,6 @@
 #include <utility>
 
 #include "backends/onednn/calibration.h"
-#include "backends/onednn/yardstick.h"
 #include "core/memory.h"
 
 namespace sdpa::onednn {
@@ -33,11 +32,6 @@ std::map<std::string, std::string> OnednnBackendBase::context() const {
 void OnednnBackendBase::sync() { wait_idle(); }
 
 std::vector<Calibration> OnednnBackendBase::calibrate() { return matmul_peaks(); }
-
-std::optional<Yardstick> OnednnBackendBase::yardstick() {
-  if (!yardstick_) yardstick_ = cpu_engine_status() ? make_matmul_yardstick(engine()) : std::nullopt;
-  return *yardstick_;
-}
 
 const dnnl::engine& OnednnBackendBase::engine() {
   if (!engine_) {

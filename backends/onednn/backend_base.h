@@ -27,8 +27,6 @@ class OnednnBackendBase : public Backend {
   std::vector<double> output() final { return out_.widened(); }
   // The same GEMMs for both backends, measured at every call (calibration.h).
   std::vector<Calibration> calibrate() final;
-  // An f32 matmul of about a millisecond on this backend's engine (yardstick.h), built once.
-  std::optional<Yardstick> yardstick() final;
 
  protected:
   // `code_path` names the path in describe() ("Graph API SDPA partition"); `path_detail` is the
@@ -57,7 +55,6 @@ class OnednnBackendBase : public Backend {
   std::string path_detail_;
   std::optional<dnnl::engine> engine_;
   std::optional<dnnl::stream> stream_;
-  std::optional<std::optional<Yardstick>> yardstick_;  // outer: not built yet
 };
 
 }  // namespace sdpa::onednn
