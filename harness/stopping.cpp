@@ -21,15 +21,14 @@ StoppingPolicy stopping_policy(const std::string& name) {
     return p;
   }
   if (name == "gate") {
-    // 16 samples: enough for the rank test to reach p < 0.01 with room to spare (8 vs 8 can
-    // only just), and at least 0.2 s of them, so that a short case spans more than one
-    // scheduler hiccup.
+    // quick's budget with 16 samples: enough for the rank test to reach p < 0.01 with room to
+    // spare (8 vs 8 can only just), over at least 0.2 s, so that a short case spans more than
+    // one scheduler hiccup.
+    p = stopping_policy("quick");
+    p.name = name;
     p.warmup = 2;
     p.min_samples = 16;
     p.min_time_s = 0.2;
-    p.max_time_s = 2;
-    p.case_budget_s = 10;
-    p.target_rel_stderr = 0.02;
     return p;
   }
   if (name == "p99") {

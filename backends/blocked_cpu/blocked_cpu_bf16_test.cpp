@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "backends/blocked_cpu/blocked_cpu.h"
+#include "backends/blocked_cpu/table16_fixture.h"
 #include "backends/blocked_cpu/flash16.h"
 #include "backends/blocked_cpu/kernels16.h"
 #include "core/half.h"
@@ -37,26 +38,9 @@ float bf16_value(uint16_t h) {
   return x;
 }
 
-class Bf16Path : public testing::TestWithParam<const char*> {
- protected:
-  void SetUp() override {
-    const std::string why = blocked::path_unavailable(GetParam());
-    if (!why.empty()) GTEST_SKIP() << GetParam() << ": " << why;
-    table_ = blocked::select_paths(GetParam()).bf16;
-    ASSERT_NE(table_, nullptr);
-    f32_ = blocked::select_paths(GetParam()).f32;
-  }
-  const Kernels16& k() const { return *table_; }
-  std::unique_ptr<BlockedCpuBackend> backend(int threads) const {
-    return std::make_unique<BlockedCpuBackend>("blocked_cpu_test", f32_, table_, threads);
-  }
+class Bf16Path : public Table16Test {};
 
-  const Kernels16* table_ = nullptr;
-  const blocked::Kernels* f32_ = nullptr;
-};
-
-INSTANTIATE_TEST_SUITE_P(Paths, Bf16Path, testing::Values("amx", "avx512bf16"),
-                         [](const testing::TestParamInfo<const char*>& info) { return std::string(info.param); });
+INSTANTIATE_TEST_SUITE_P(Paths, Bf16Path, table16_paths(), table16_name);
 
 std::vector<uint16_t> random_bf16(int64_t n, uint64_t seed, TensorId id) {
   std::vector<uint16_t> v(static_cast<std::size_t>(n));

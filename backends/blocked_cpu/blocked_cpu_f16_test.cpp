@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "backends/blocked_cpu/blocked_cpu.h"
+#include "backends/blocked_cpu/table16_fixture.h"
 #include "backends/blocked_cpu/flash16.h"
 #include "backends/blocked_cpu/kernels16.h"
 #include "core/half.h"
@@ -24,26 +25,9 @@ namespace {
 
 using blocked::Kernels16;
 
-class F16Pairs : public testing::TestWithParam<const char*> {
- protected:
-  void SetUp() override {
-    const std::string why = blocked::path_unavailable(GetParam());
-    if (!why.empty()) GTEST_SKIP() << GetParam() << ": " << why;
-    table_ = blocked::select_paths(GetParam()).bf16;
-    ASSERT_NE(table_, nullptr);
-    f32_ = blocked::select_paths(GetParam()).f32;
-  }
-  const Kernels16& k() const { return *table_; }
-  std::unique_ptr<BlockedCpuBackend> backend(int threads) const {
-    return std::make_unique<BlockedCpuBackend>("blocked_cpu_test", f32_, table_, threads);
-  }
+class F16Pairs : public Table16Test {};
 
-  const Kernels16* table_ = nullptr;
-  const blocked::Kernels* f32_ = nullptr;
-};
-
-INSTANTIATE_TEST_SUITE_P(Paths, F16Pairs, testing::Values("amx", "avx512bf16"),
-                         [](const testing::TestParamInfo<const char*>& info) { return std::string(info.param); });
+INSTANTIATE_TEST_SUITE_P(Paths, F16Pairs, table16_paths(), table16_name);
 
 // All 65536 f16 bit patterns, subnormals and both zeros included: hi is x rounded to bf16 and
 // hi + lo is x exactly; NaN and ±Inf give lo = NaN (kernels16.h).
