@@ -125,56 +125,17 @@ TEST_P(Bf16Path, GemmsMatchDoubleLoops) {
   }
 }
 
-AccuracyReport check(Backend& backend, const Problem& p) {
-  const Inputs inputs = generate_inputs(p);
-  backend.prepare(p, inputs);
-  backend.run();
-  return check_accuracy(p, backend.output(), reference_sdpa(p, inputs));
-}
-
-// GQA and MQA, every mask, odd sizes (nothing a multiple of 16 or 32), the head dims of real
-// models, decode, and a kvlen batch item that sees no key at all.
-TEST_P(Bf16Path, ShapesAndMasksAgainstReference) {
-  const char* const shapes[] = {
-      "b=2,hq=4,hkv=2,sq=37,skv=53,d=40,dv=24",   "b=1,hq=6,hkv=1,sq=130,skv=70,d=64,dv=64",
-      "b=1,hq=2,hkv=2,sq=200,skv=333,d=128,dv=128", "b=1,hq=2,hkv=1,sq=45,skv=61,d=256,dv=256",
-      "b=1,hq=8,hkv=2,sq=1,skv=1000,d=128,dv=128",  "b=2,hq=2,hkv=2,sq=33,skv=17,d=8,dv=72",
-  };
-  auto be = backend(2);
-  for (const char* shape : shapes) {
-    for (const char* mask : {"none", "causal", "causal_br", "kvlen"}) {
-      Problem p = parse_problem(std::string(shape) + ",dtype=bf16");
-      p.mask = parse_problem(std::string("mask=") + (std::string(mask) == "kvlen" ? "kvlen:1" : mask)).mask;
-      if (p.mask == MaskKind::kvlen) {
-        p.kvlen = p.b == 2 ? std::vector<int64_t>{0, p.skv - 3} : std::vector<int64_t>{p.skv / 2 + 1};
-      }
-      const AccuracyReport rep = check(*be, p);
-      EXPECT_TRUE(rep.pass()) << GetParam() << " " << p.to_string() << ": " << rep.summary();
-      EXPECT_EQ(be->case_notes()["path"], "bf16") << "the native path must have run";
-      EXPECT_EQ(be->case_notes()["isa"], GetParam());
-    }
-  }
-}
+// Table16Test's shapes and masks (GQA, MQA, odd sizes, decode, an empty kvlen item) in bf16.
+TEST_P(Bf16Path, ShapesAndMasksAgainstReference) { expect_every_shape_and_mask_passes("bf16", "bf16"); }
 
 // Small forced blocks (many key blocks per row, many items) and forced key splits, including
 // ranges that some rows see nothing of (causal_br) and a range count that does not divide skv.
 TEST_P(Bf16Path, ManyBlocksAndKeySplits) {
-  const blocked::Blocking small{k().row_pad > 1 ? k().row_pad : 2 * k().mr, 32, 5};
-  for (const char* spec : {"b=1,hq=4,hkv=1,sq=203,skv=517,d=24,dv=20,mask=causal_br,dtype=bf16",
-                           "b=2,hq=2,hkv=2,sq=150,skv=150,d=33,dv=17,mask=causal,dtype=bf16",
-                           "b=1,hq=4,hkv=2,sq=3,skv=1100,d=64,dv=64,mask=causal_br,dtype=bf16",
-                           "b=1,hq=2,hkv=2,sq=64,skv=1000,d=16,dv=16,scale=1,dtype=bf16"}) {
-    for (int64_t splits : {1, 3, 7}) {
-      const Problem p = parse_problem(spec);
-      const Inputs inputs = generate_inputs(p);
-      blocked::FlashAttention16 fa(k(), 2);
-      fa.prepare(p, &small, splits);
-      std::vector<float> out(static_cast<std::size_t>(p.o_elems()));
-      fa.run(inputs, out.data());
-      const AccuracyReport rep = check_accuracy(p, {out.begin(), out.end()}, reference_sdpa(p, inputs));
-      EXPECT_TRUE(rep.pass()) << GetParam() << " " << p.to_string() << " splits=" << fa.splits() << ": " << rep.summary();
-    }
-  }
+  expect_forced_blockings_pass({"b=1,hq=4,hkv=1,sq=203,skv=517,d=24,dv=20,mask=causal_br,dtype=bf16",
+                                "b=2,hq=2,hkv=2,sq=150,skv=150,d=33,dv=17,mask=causal,dtype=bf16",
+                                "b=1,hq=4,hkv=2,sq=3,skv=1100,d=64,dv=64,mask=causal_br,dtype=bf16",
+                                "b=1,hq=2,hkv=2,sq=64,skv=1000,d=16,dv=16,scale=1,dtype=bf16"},
+                               {1, 3, 7});
 }
 
 // Decode takes the key split (so both cores work on one kv head), and the split is a function
@@ -251,41 +212,12 @@ void softmax_unscaled(const float* s, int64_t lds, int rows, int64_t ncols, cons
   g_real->softmax(s, lds, rows, ncols, limit, static_cast<float>(std::numbers::log2e), m, l, alpha, p, ldp);
 }
 
-AccuracyReport run_table(const Kernels16& table, const Problem& p, const Inputs& in, int64_t splits = 0) {
-  blocked::FlashAttention16 fa(table, 2);
-  fa.prepare(p, nullptr, splits);
-  std::vector<float> out(static_cast<std::size_t>(p.o_elems()));
-  fa.run(in, out.data());
-  return check_accuracy(p, {out.begin(), out.end()}, reference_sdpa(p, in));
-}
-
-// The bf16 form of the harness's f16 mutant (harness/mutant_test.cpp): one key with logit 0
-// (p = 1, v = 2.25) and 4095 keys whose p sits just below the bf16 value 0.5 + 2^-8 (v = 1).
-// Rounding lands on 0.5 + 2^-8; truncation falls to 0.5, a loss of 2u (u = 2^-8) on nearly all
-// the weight. r ≈ 1 + 0.16u; the truncated output ≈ 1 − 1.8u rounds to 1 − 2u, an error of
-// 2.16u against a bound of 2u·r; the rounded output rounds to 1 (error 0.16u). One key range:
-// P is relative to the max of its range, and a range without key 0 has p = 1 for every key,
-// which truncation leaves exact (the decode split would otherwise hide most of the defect).
+// The bf16 form of the harness's f16 mutant (table16_fixture.h's truncation probe, u = 2^-8).
 TEST_P(Bf16Path, MutantPTruncatedIsCaught) {
   g_real = &k();
   Kernels16 mutant = k();
   mutant.softmax = softmax_truncating;
-  Problem p = parse_problem("b=1,hq=1,sq=4,skv=4096,d=1,dv=1,dtype=bf16");
-  p.scale_value = -std::log(0.5 + std::ldexp(1.0, -8) - std::ldexp(1.0, -15));
-  Inputs in = generate_inputs(p);
-  std::fill(in.q.values.begin(), in.q.values.end(), 1.0f);
-  for (int64_t j = 0; j < p.skv; ++j) {
-    in.k.values[static_cast<std::size_t>(j)] = j == 0 ? 0.0f : -1.0f;
-    in.v.values[static_cast<std::size_t>(j)] = j == 0 ? 2.25f : 1.0f;
-  }
-  round_to_dtype(in.q);
-  round_to_dtype(in.k);
-  round_to_dtype(in.v);
-  const AccuracyReport rounded = run_table(k(), p, in, 1);
-  EXPECT_TRUE(rounded.pass()) << rounded.summary();
-  const AccuracyReport truncated = run_table(mutant, p, in, 1);
-  EXPECT_FALSE(truncated.pass()) << truncated.summary();
-  EXPECT_GT(truncated.worst_ratio, 1.05);  // caught with a margin, not by a hair
+  expect_truncation_caught(mutant, "bf16", 8);
 }
 
 TEST_P(Bf16Path, MutantMissingScaleIsCaught) {
@@ -295,8 +227,8 @@ TEST_P(Bf16Path, MutantMissingScaleIsCaught) {
   for (const char* spec : {"b=1,hq=2,sq=64,d=64,dtype=bf16", "b=1,hq=4,hkv=2,sq=1,skv=2048,d=128,dtype=bf16"}) {
     const Problem p = parse_problem(spec);
     const Inputs in = generate_inputs(p);
-    EXPECT_TRUE(run_table(k(), p, in).pass()) << spec;
-    EXPECT_FALSE(run_table(mutant, p, in).pass()) << spec;
+    EXPECT_TRUE(run_table16(k(), p, in).pass()) << spec;
+    EXPECT_FALSE(run_table16(mutant, p, in).pass()) << spec;
   }
 }
 

@@ -89,46 +89,15 @@ AccuracyReport check(Backend& backend, const Problem& p, const Inputs& inputs) {
 }
 
 // The bf16 suite's shapes (GQA, MQA, every mask, odd sizes, decode, an empty kvlen item) at f16.
-TEST_P(F16Pairs, ShapesAndMasksAgainstReference) {
-  const char* const shapes[] = {
-      "b=2,hq=4,hkv=2,sq=37,skv=53,d=40,dv=24",   "b=1,hq=6,hkv=1,sq=130,skv=70,d=64,dv=64",
-      "b=1,hq=2,hkv=2,sq=200,skv=333,d=128,dv=128", "b=1,hq=2,hkv=1,sq=45,skv=61,d=256,dv=256",
-      "b=1,hq=8,hkv=2,sq=1,skv=1000,d=128,dv=128",  "b=2,hq=2,hkv=2,sq=33,skv=17,d=8,dv=72",
-  };
-  auto be = backend(2);
-  for (const char* shape : shapes) {
-    for (const char* mask : {"none", "causal", "causal_br", "kvlen"}) {
-      Problem p = parse_problem(std::string(shape) + ",dtype=f16");
-      p.mask = parse_problem(std::string("mask=") + (std::string(mask) == "kvlen" ? "kvlen:1" : mask)).mask;
-      if (p.mask == MaskKind::kvlen) {
-        p.kvlen = p.b == 2 ? std::vector<int64_t>{0, p.skv - 3} : std::vector<int64_t>{p.skv / 2 + 1};
-      }
-      const AccuracyReport rep = check(*be, p, generate_inputs(p));
-      EXPECT_TRUE(rep.pass()) << GetParam() << " " << p.to_string() << ": " << rep.summary();
-      EXPECT_EQ(be->case_notes()["path"], "f16 as bf16 pairs") << "the 16-bit path must have run";
-      EXPECT_EQ(be->case_notes()["isa"], GetParam());
-    }
-  }
-}
+TEST_P(F16Pairs, ShapesAndMasksAgainstReference) { expect_every_shape_and_mask_passes("f16", "f16 as bf16 pairs"); }
 
 // Forced small blocks (many key blocks and items) and forced key splits, as for bf16; then
 // decode's automatic split and 1 vs 2 threads giving the same bits.
 TEST_P(F16Pairs, ManyBlocksKeySplitsAndThreadCounts) {
-  const blocked::Blocking small{k().row_pad > 1 ? k().row_pad : 2 * k().mr, 32, 5};
-  for (const char* spec : {"b=1,hq=4,hkv=1,sq=203,skv=517,d=24,dv=20,mask=causal_br,dtype=f16",
-                           "b=2,hq=2,hkv=2,sq=150,skv=150,d=33,dv=17,mask=causal,dtype=f16",
-                           "b=1,hq=4,hkv=2,sq=3,skv=1100,d=64,dv=64,mask=causal_br,dtype=f16"}) {
-    for (int64_t splits : {1, 3}) {
-      const Problem p = parse_problem(spec);
-      const Inputs inputs = generate_inputs(p);
-      blocked::FlashAttention16 fa(k(), 2);
-      fa.prepare(p, &small, splits);
-      std::vector<float> out(static_cast<std::size_t>(p.o_elems()));
-      fa.run(inputs, out.data());
-      const AccuracyReport rep = check_accuracy(p, {out.begin(), out.end()}, reference_sdpa(p, inputs));
-      EXPECT_TRUE(rep.pass()) << GetParam() << " " << p.to_string() << " splits=" << fa.splits() << ": " << rep.summary();
-    }
-  }
+  expect_forced_blockings_pass({"b=1,hq=4,hkv=1,sq=203,skv=517,d=24,dv=20,mask=causal_br,dtype=f16",
+                                "b=2,hq=2,hkv=2,sq=150,skv=150,d=33,dv=17,mask=causal,dtype=f16",
+                                "b=1,hq=4,hkv=2,sq=3,skv=1100,d=64,dv=64,mask=causal_br,dtype=f16"},
+                               {1, 3});
   const Problem decode = parse_problem("b=1,hq=32,hkv=8,sq=1,skv=8192,d=128,dtype=f16");
   const Inputs inputs = generate_inputs(decode);
   std::vector<double> outs[2];
@@ -202,14 +171,6 @@ void softmax_truncating(const float* s, int64_t lds, int rows, int64_t ncols, co
   }
 }
 
-AccuracyReport run_table(const Kernels16& table, const Problem& p, const Inputs& in, int64_t splits = 0) {
-  blocked::FlashAttention16 fa(table, 2);
-  fa.prepare(p, nullptr, splits);
-  std::vector<float> out(static_cast<std::size_t>(p.o_elems()));
-  fa.run(in, out.data());
-  return check_accuracy(p, {out.begin(), out.end()}, reference_sdpa(p, in));
-}
-
 // Over many keys with N(0,1) inputs bf16's errors average out below the worst-case bound, so
 // the cases are few keys: one (O = V, off by up to 2^-9 against a bound of 2^-10) and three with
 // the unscaled logits (a Klo dropped moves a logit by ~2^-9·8, p by ~1.5%).
@@ -220,8 +181,8 @@ TEST_P(F16Pairs, MutantWithoutLoHalvesIsCaught) {
   for (const char* spec : {"b=1,hq=2,sq=64,skv=1,d=64,dtype=f16", "b=1,hq=2,sq=16,skv=3,d=64,dtype=f16,scale=1"}) {
     const Problem p = parse_problem(spec);
     const Inputs in = generate_inputs(p);
-    EXPECT_TRUE(run_table(k(), p, in).pass()) << spec;
-    const AccuracyReport rep = run_table(mutant, p, in);
+    EXPECT_TRUE(run_table16(k(), p, in).pass()) << spec;
+    const AccuracyReport rep = run_table16(mutant, p, in);
     EXPECT_FALSE(rep.pass()) << spec << ": " << rep.summary();
   }
 }
@@ -232,22 +193,7 @@ TEST_P(F16Pairs, MutantPTruncatedIsCaught) {
   g_real = &k();
   Kernels16 mutant = k();
   mutant.softmax_f16 = softmax_truncating;
-  Problem p = parse_problem("b=1,hq=1,sq=4,skv=4096,d=1,dv=1,dtype=f16");
-  p.scale_value = -std::log(0.5 + std::ldexp(1.0, -11) - std::ldexp(1.0, -20));
-  Inputs in = generate_inputs(p);
-  std::fill(in.q.values.begin(), in.q.values.end(), 1.0f);
-  for (int64_t j = 0; j < p.skv; ++j) {
-    in.k.values[static_cast<std::size_t>(j)] = j == 0 ? 0.0f : -1.0f;
-    in.v.values[static_cast<std::size_t>(j)] = j == 0 ? 2.25f : 1.0f;
-  }
-  round_to_dtype(in.q);
-  round_to_dtype(in.k);
-  round_to_dtype(in.v);
-  const AccuracyReport rounded = run_table(k(), p, in, 1);
-  EXPECT_TRUE(rounded.pass()) << rounded.summary();
-  const AccuracyReport truncated = run_table(mutant, p, in, 1);
-  EXPECT_FALSE(truncated.pass()) << truncated.summary();
-  EXPECT_GT(truncated.worst_ratio, 1.05);
+  expect_truncation_caught(mutant, "f16", 11);
 }
 
 }  // namespace
