@@ -1,8 +1,9 @@
 # The layering rule as a test: dependencies point one way,
 #   core  <-  reference, backends  <-  harness  <-  CLI
 # and a backend folder includes no other backend folder. Test and micro-benchmark sources
-# (*_test.cpp, *_bench.cpp) sit beside the code but are harness-level programs, so they may
-# include the harness and the reference (never another backend). Run: cmake -DSOURCE_DIR=. -P
+# (*_test.cpp, *_bench.cpp, and the fixtures tests share, *_test_fixture.h) sit beside the code
+# but are harness-level programs, so they may include the harness and the reference (never
+# another backend). Run: cmake -DSOURCE_DIR=. -P
 if(NOT SOURCE_DIR)
   message(FATAL_ERROR "usage: cmake -DSOURCE_DIR=<repo> -P check_layers.cmake")
 endif()
@@ -13,7 +14,7 @@ file(GLOB_RECURSE sources RELATIVE ${SOURCE_DIR}
      ${SOURCE_DIR}/reference/*.h ${SOURCE_DIR}/reference/*.cpp
      ${SOURCE_DIR}/backends/*.h ${SOURCE_DIR}/backends/*.cpp ${SOURCE_DIR}/backends/*.cu ${SOURCE_DIR}/backends/*.cuh)
 foreach(src ${sources})
-  string(REGEX MATCH "_(test|bench)\\.cpp$" is_program "${src}")
+  string(REGEX MATCH "(_(test|bench)\\.cpp|_test_fixture\\.h)$" is_program "${src}")
   string(REGEX MATCH "^[^/]+" layer "${src}")
   set(allowed "core")
   if(layer STREQUAL "reference")

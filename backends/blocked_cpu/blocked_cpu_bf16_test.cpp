@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "backends/blocked_cpu/blocked_cpu.h"
-#include "backends/blocked_cpu/table16_fixture.h"
+#include "backends/blocked_cpu/table16_test_fixture.h"
 #include "backends/blocked_cpu/flash16.h"
 #include "backends/blocked_cpu/kernels16.h"
 #include "core/half.h"
@@ -212,7 +212,7 @@ void softmax_unscaled(const float* s, int64_t lds, int rows, int64_t ncols, cons
   g_real->softmax(s, lds, rows, ncols, limit, static_cast<float>(std::numbers::log2e), m, l, alpha, p, ldp);
 }
 
-// The bf16 form of the harness's f16 mutant (table16_fixture.h's truncation probe, u = 2^-8).
+// The bf16 form of the harness's f16 mutant (table16_test_fixture.h's truncation probe, u = 2^-8).
 TEST_P(Bf16Path, MutantPTruncatedIsCaught) {
   g_real = &k();
   Kernels16 mutant = k();

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "backends/blocked_cpu/blocked_cpu.h"
-#include "backends/blocked_cpu/table16_fixture.h"
+#include "backends/blocked_cpu/table16_test_fixture.h"
 #include "backends/blocked_cpu/flash16.h"
 #include "backends/blocked_cpu/kernels16.h"
 #include "core/half.h"
