@@ -85,6 +85,9 @@ KernelChoice select_paths(const std::string& forced = "");
 const Kernels& select_kernels(const std::string& forced = "");
 // "" when this CPU and build run the named path, else why not.
 std::string path_unavailable(const std::string& isa);
+// Whether an f16 problem runs on bf16 pairs (where a Kernels16 table exists) rather than the f32
+// route: only when enough query rows reuse each K/V block (blocked_cpu.cpp says how many).
+bool f16_pairs_pay(const Problem& problem);
 }  // namespace blocked
 
 }  // namespace sdpa

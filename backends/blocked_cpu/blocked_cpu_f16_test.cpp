@@ -82,12 +82,6 @@ TEST_P(F16Pairs, SoftmaxRoundsPToF16AndFinalizeToo) {
   for (int j = 0; j < 37; ++j) EXPECT_EQ(out[static_cast<std::size_t>(j)], round_to_f16(o[static_cast<std::size_t>(j)] / 3.0f)) << j;
 }
 
-AccuracyReport check(Backend& backend, const Problem& p, const Inputs& inputs) {
-  backend.prepare(p, inputs);
-  backend.run();
-  return check_accuracy(p, backend.output(), reference_sdpa(p, inputs));
-}
-
 // The bf16 suite's shapes (GQA, MQA, every mask, odd sizes, decode, an empty kvlen item) at f16.
 TEST_P(F16Pairs, ShapesAndMasksAgainstReference) { expect_every_shape_and_mask_passes("f16", "f16 as bf16 pairs"); }
 
@@ -100,13 +94,18 @@ TEST_P(F16Pairs, ManyBlocksKeySplitsAndThreadCounts) {
                                {1, 3});
   const Problem decode = parse_problem("b=1,hq=32,hkv=8,sq=1,skv=8192,d=128,dtype=f16");
   const Inputs inputs = generate_inputs(decode);
-  std::vector<double> outs[2];
+  // On the pairs driver itself: the backend sends a decode step's f16 down the f32 route.
+  EXPECT_FALSE(blocked::f16_pairs_pay(decode));
+  std::vector<float> outs[2];
   for (int threads : {1, 2}) {
-    auto be = backend(threads);
-    const AccuracyReport rep = check(*be, decode, inputs);
+    blocked::FlashAttention16 fa(k(), threads);
+    fa.prepare(decode);
+    EXPECT_GT(fa.splits(), 1);
+    outs[threads - 1].resize(static_cast<std::size_t>(decode.o_elems()));
+    fa.run(inputs, outs[threads - 1].data());
+    const AccuracyReport rep =
+        check_accuracy(decode, {outs[threads - 1].begin(), outs[threads - 1].end()}, reference_sdpa(decode, inputs));
     EXPECT_TRUE(rep.pass()) << rep.summary();
-    EXPECT_GT(be->flash16()->splits(), 1);
-    outs[threads - 1] = be->output();
   }
   EXPECT_EQ(outs[0], outs[1]);
 }
@@ -121,10 +120,10 @@ TEST_P(F16Pairs, NonFiniteInputsMakeTheirRowsNaN) {
       const int64_t row = 20;  // q: row 20 reads it; k, v: key 20, which rows ≥ 20 see
       (in.*tensor).values[static_cast<std::size_t>(row * 64 + 3)] = poison;
       round_to_dtype(in.*tensor);
-      auto be = backend(2);
-      be->prepare(p, in);
-      be->run();
-      const std::vector<double> out = be->output();
+      blocked::FlashAttention16 fa(k(), 2);  // the pairs driver: the backend sends 40 rows to f32
+      fa.prepare(p);
+      std::vector<float> out(static_cast<std::size_t>(p.o_elems()));
+      fa.run(in, out.data());
       for (int64_t r = 0; r < p.sq; ++r) {
         const bool reads = tensor == &Inputs::q ? r == row : r >= row;
         bool any_nan = false, all_nan = true;
