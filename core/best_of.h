@@ -11,17 +11,7 @@
 
 namespace sdpa {
 
-// `timed_run()` runs the workload once and returns its time in seconds, measured however the
-// device is best timed (wall clock, CUDA events). Returns the smallest of `runs` such times.
-template <class TimedRun>
-double best_of_seconds(int runs, TimedRun&& timed_run) {
-  timed_run();
-  double best = std::numeric_limits<double>::infinity();
-  for (int r = 0; r < runs; ++r) best = std::min(best, static_cast<double>(timed_run()));
-  return best;
-}
-
-// The same rule for several workloads measured together: each runs once untimed, then `rounds`
+// The rule for several workloads measured together: each runs once untimed, then `rounds`
 // rounds in which workload i runs runs_per_round[i] times. On a shared machine whose speed
 // swings over seconds, each workload's best then comes from the whole window, not from its own
 // slice of it (which may lie wholly in a slow phase). Returns each workload's best, in order.
@@ -35,6 +25,15 @@ inline std::vector<double> best_of_seconds_interleaved(int rounds, const std::ve
     }
   }
   return best;
+}
+
+// `timed_run()` runs the workload once and returns its time in seconds, measured however the
+// device is best timed (wall clock, CUDA events). Returns the smallest of `runs` such times: the
+// interleaved rule above with one workload.
+template <class TimedRun>
+double best_of_seconds(int runs, TimedRun&& timed_run) {
+  const std::function<double()> run = [&] { return static_cast<double>(timed_run()); };
+  return best_of_seconds_interleaved(runs, {1}, {run})[0];
 }
 
 }  // namespace sdpa
