@@ -11,6 +11,7 @@
 
 #include "backends/registry.h"
 #include "harness/calibration.h"
+#include "harness/machine_class.h"
 #include "harness/machine_info.h"
 #include "harness/report.h"
 #include "harness/report_csv.h"
@@ -33,12 +34,7 @@ constexpr double kRunReferenceFlops = 5e8;
 
 std::string machine_name() {
   if (const char* env = std::getenv("SDPA_MACHINE")) return env;
-  std::map<std::string, std::string> ctx = host_context(1);
-  std::string name;
-  for (char c : ctx["cpu_model"] + "-" + ctx["cpu_cores_online"] + "c") {
-    name += std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::tolower(c)) : '-';
-  }
-  return name;
+  return host_hardware_class(omp_threads());  // the class the results file's context records
 }
 
 DType parse_dtype(const std::string& name) {

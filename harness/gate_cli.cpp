@@ -11,6 +11,7 @@
 #include <system_error>
 
 #include "core/problem.h"
+#include "harness/machine_class.h"
 #include "harness/results_file.h"
 
 namespace sdpa {
@@ -80,7 +81,7 @@ int gate_command(const GateCommand& a) {
   }
   if (a.print_class) {
     if (a.files.size() != 1) throw SpecError("gate --print-class: give exactly one results file");
-    std::cout << machine_class(load_results(a.files[0]).context) << "\n";
+    std::cout << hardware_class(load_results(a.files[0]).context) << "\n";
     return 0;
   }
   if (a.files.size() != 2) throw SpecError("gate: give two results files, BASELINE and CURRENT");
@@ -137,7 +138,7 @@ std::string update_baseline(const std::string& current, const std::string& dir, 
                       "'; a baseline must be a correct run (fix it, then record)");
     }
   }
-  const fs::path target = fs::path(dir) / (machine_class(file.context) + ".json");
+  const fs::path target = fs::path(dir) / (hardware_class(file.context) + ".json");
   if (fs::exists(target) && !force) {
     throw SpecError(target.string() + " exists; replacing a baseline is deliberate: add --force");
   }

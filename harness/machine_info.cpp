@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <ctime>
 #include <fstream>
@@ -13,6 +14,7 @@
 #include <thread>
 
 #include "core/memory.h"
+#include "harness/machine_class.h"
 
 #ifndef SDPA_CXX_FLAGS
 #define SDPA_CXX_FLAGS ""
@@ -100,6 +102,16 @@ std::map<std::string, std::string> host_context(int threads_used) {
   char date[64];
   std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
   c["date"] = date;
+  // Family, model, stepping, microcode, uarch, ISA tier, virtualisation and clock: what tells two
+  // generations apart (harness/machine_class.h), and the class that names the results folder.
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::ostringstream text;
+  text << cpuinfo.rdbuf();
+  const std::string max_khz = read_first_line("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq");
+  for (auto& [k, v] : cpu_identity_context(parse_cpuinfo(text.str()), max_khz.empty() ? 0 : std::atof(max_khz.c_str()) / 1000)) {
+    c[k] = v;
+  }
+  c["machine_class"] = hardware_class(nlohmann::json(c));
   return c;
 }
 

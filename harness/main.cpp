@@ -7,6 +7,7 @@
 #include "harness/study.h"
 #include "harness/gate_cli.h"
 #include "harness/merge_cli.h"
+#include "harness/report_cli.h"
 #include "harness/suite.h"
 
 int main(int argc, char** argv) {
@@ -92,6 +93,8 @@ int main(int argc, char** argv) {
   report->add_option("--csv", report_csv_dir,
                      "Also write the latency, throughput (and offline) pivots as CSV files to this folder: "
                      "<file>-<scenario>-<table>.csv, RFC 4180, units in the header");
+  sdpa::ReportOutputs report_outputs;  // --json, --gbench, --html (harness/report_cli.h)
+  sdpa::add_report_outputs(report, report_outputs);
   sdpa::add_merge_command(app);
   sdpa::add_gate_command(app);  // merge runs from its own callback and exits with its code
 
@@ -112,7 +115,7 @@ int main(int argc, char** argv) {
     if (*check) return sdpa::cmd_check(sel, check_opts);
     if (*run) return sdpa::cmd_run(sel, run_opts);
     if (*dump) return sdpa::cmd_dump(sel, dump_dir);
-    if (*report) return sdpa::cmd_report(report_files, report_csv_dir);
+    if (*report) return sdpa::run_report(report_files, report_csv_dir, report_outputs);
     if (*study) return study_kind == "error" ? sdpa::cmd_study_error(sel) : sdpa::cmd_study_saturation(sel);
   } catch (const std::invalid_argument& e) {  // SpecError and the parsers' own: bad input
     std::cerr << "error: " << e.what() << "\n";

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "core/problem.h"
+#include "harness/machine_class.h"
 #include "harness/results_file.h"
 #include "harness/selection.h"
 #include "harness/suite.h"
@@ -70,6 +71,9 @@ std::vector<std::string> class_differences(const std::vector<ResultsFile>& files
     for (const json& c : contexts) per_file.push_back(text_of(c, key));
     values.emplace_back(key, per_file);
   }
+  std::vector<std::string> classes;  // vendor, microarchitecture, ISA tier, cores, threads, VM, GPUs
+  for (const json& c : contexts) classes.push_back(c.contains("cpu_model") ? hardware_class(c) : "");
+  values.emplace_back("machine class", classes);
   std::vector<std::string> shard_counts;
   for (const Shard& s : shards) shard_counts.push_back(s.count ? std::to_string(s.count) : "");
   values.emplace_back("shard count", shard_counts);

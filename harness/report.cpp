@@ -24,20 +24,6 @@ std::string fmt(const char* f, double v) {
 // Three significant digits for times, wide enough for 0.0123 ms and 12345 ms alike.
 std::string ms(double v) { return std::isfinite(v) && v > 0 ? fmt(v < 1 ? "%.3g" : "%.4g", v) : "—"; }
 
-void print_table(std::ostream& out, const std::vector<std::string>& header,
-                 const std::vector<std::vector<std::string>>& rows) {
-  auto line = [&](const std::vector<std::string>& cells) {
-    out << "|";
-    for (const auto& c : cells) out << " " << c << " |";
-    out << "\n";
-  };
-  line(header);
-  out << "|";
-  for (std::size_t i = 0; i < header.size(); ++i) out << (i == 0 ? "---|" : "---:|");
-  out << "\n";
-  for (const auto& r : rows) line(r);
-}
-
 std::optional<Problem> parse_or_none(const std::string& spec) {
   try {
     return parse_problem(spec);
@@ -116,99 +102,158 @@ double speedup_over_naive(const Pivot& pivot, const std::string& problem, const 
   return naive->p50_ms() / c.p50_ms();
 }
 
-void print_report(std::ostream& out, const ResultsFile& file) {
-  out << "## " << file.path << "\n\n";
-  for (const char* key : {"cpu_model", "threads_used", "date", "git_commit", "suite", "stopping_policy"}) {
+std::string markdown_escape(const std::string& text) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char ch = text[i];
+    if (ch == '|') {
+      out += "\\|";
+    } else if (ch == '\r' || ch == '\n') {
+      if (ch == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;
+      out += "<br>";
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
+void print_markdown(std::ostream& out, const Table& t) {
+  auto line = [&](const std::vector<std::string>& cells) {
+    out << "|";
+    for (const auto& c : cells) out << " " << markdown_escape(c) << " |";
+    out << "\n";
+  };
+  line(t.header);
+  out << "|";
+  for (std::size_t i = 0; i < t.header.size(); ++i) out << (i == 0 ? "---|" : "---:|");
+  out << "\n";
+  for (const auto& r : t.rows) {
+    std::vector<std::string> texts;
+    for (const Cell& c : r) texts.push_back(c.text);
+    line(texts);
+  }
+}
+
+std::vector<std::tuple<std::string, std::string, bool>> context_lines(const ResultsFile& file) {
+  std::vector<std::tuple<std::string, std::string, bool>> out;
+  for (const char* key : {"machine_class", "cpu_model", "cpu_uarch", "threads_used", "date", "git_commit", "suite",
+                          "stopping_policy"}) {
     const std::string v = file.context_text(key);
-    if (!v.empty()) out << "- " << key << ": " << v << "\n";
+    if (!v.empty()) out.emplace_back(key, v, false);
   }
   if (file.context.is_object()) {
     for (const auto& [k, v] : file.context.items()) {
-      const bool peak = k.rfind("calibration_", 0) == 0 && k.size() > 7 && k.substr(k.size() - 7) == "_tflops";
-      if (peak) out << "- " << k << ": " << fmt("%.4g", v.is_number() ? v.get<double>() : 0.0) << "\n";
+      const bool peak = k.rfind("calibration_", 0) == 0 && k.size() > 7 && k.substr(k.size() - 7) == "_tflops" &&
+                        k.rfind("calibration_end_", 0) != 0;
+      const bool bandwidth = k.rfind("bandwidth_", 0) == 0 && k.size() > 4 && k.substr(k.size() - 4) == "_gbs";
+      if ((peak || bandwidth) && v.is_number()) out.emplace_back(k, fmt("%.4g", v.get<double>()), false);
     }
   }
   for (const char* key : {"noise_warning", "left_out"}) {
     const std::string v = file.context_text(key);
-    if (!v.empty()) out << "- **" << key << "**: " << v << "\n";
+    if (!v.empty()) out.emplace_back(key, v, true);
   }
-  const std::string scenario = file.context_text("scenario").empty() ? "single-stream" : file.context_text("scenario");
-  out << "\n### Latency, " << scenario << " (ms; p90 / p99 as bounded by MLPerf's early-stopping rule)\n\n";
-  if (scenario == "server") out << file.context_text("scenario_rule") << "\n\n";
-  print_latency_pivot(out, file);
-  if (scenario == "offline") {
-    out << "\n### Offline throughput (queries/s at the best batch; queries per batch)\n\n";
-    print_offline_pivot(out, file);
+  return out;
+}
+
+void print_report(std::ostream& out, const ResultsFile& file) {
+  out << "## " << markdown_escape(file.path) << "\n\n";
+  for (const auto& [key, value, warning] : context_lines(file)) {
+    out << "- " << (warning ? "**" + key + "**" : key) << ": " << markdown_escape(value) << "\n";
   }
-  out << "\n### Throughput (TFLOP/s, fraction of the same-dtype GEMM peak, speed-up over naive)\n\n";
-  print_throughput_pivot(out, file);
-  out << "\n### Accuracy (worst fraction of the error bound; relative RMS error)\n\n";
-  print_accuracy_pivot(out, file);
-  out << "\n### O(n^2) scaling: log-log slope of median time and scratch bytes against n\n\n";
-  print_scaling_table(out, file);
+  for (const Table& t : file_tables(file)) {
+    out << "\n### " << t.title << "\n\n";
+    if (!t.note.empty()) out << markdown_escape(t.note) << "\n\n";
+    if (t.rows.empty()) {
+      continue;
+    }
+    print_markdown(out, t);
+  }
   out << "\n";
 }
 
 namespace {
 
+using CellFn = std::function<Cell(const Pivot&, const std::string& problem, const CaseRecord&)>;
+
 // One pivot: a row per problem, a column per backend; `cell` renders a case that exists (an
 // absent case is an empty cell).
-void print_pivot(std::ostream& out, const ResultsFile& file, const std::string& corner,
-                 const std::function<std::string(const Pivot&, const std::string& problem, const CaseRecord&)>& cell) {
+Table pivot_table(const ResultsFile& file, const std::string& id, const std::string& title, const std::string& note,
+                  const std::string& corner, const CellFn& cell) {
   const Pivot pv = pivot_of(file);
-  std::vector<std::vector<std::string>> rows;
+  Table t{id, title, note, {corner}, {}};
+  t.header.insert(t.header.end(), pv.backends.begin(), pv.backends.end());
   for (const std::string& prob : pv.problems) {
-    std::vector<std::string> row{row_label(prob)};
+    std::vector<Cell> row{Cell{row_label(prob), "", prob}};
     for (const std::string& b : pv.backends) {
-      auto it = pv.cell.find({prob, b});
-      row.push_back(it == pv.cell.end() ? "" : cell(pv, prob, *it->second));
+      const CaseRecord* c = pv.find(prob, b);
+      row.push_back(c ? cell(pv, prob, *c) : Cell{"", "", "no " + b + " case for this problem in the file"});
     }
-    rows.push_back(std::move(row));
+    t.rows.push_back(std::move(row));
   }
-  std::vector<std::string> header{corner};
-  header.insert(header.end(), pv.backends.begin(), pv.backends.end());
-  print_table(out, header, rows);
+  return t;
 }
+
+Cell unmeasured_cell(const CaseRecord& c) { return {unmeasured(c), c.status == "skip" ? "skip" : "bad", c.message}; }
+
+std::string kind_of(const CaseRecord& c) { return c.status == "pass" ? "" : "bad"; }
 
 }  // namespace
 
-void print_latency_pivot(std::ostream& out, const ResultsFile& file) {
-  print_pivot(out, file, "problem", [](const Pivot&, const std::string&, const CaseRecord& c) {
-    if (!c.measured() || c.samples_ms.empty()) return unmeasured(c);
-    const double p99 = early_stopping_percentile(c.samples_ms, 0.99);
-    return percentile_cell(c.samples_ms, 0.90) + (std::isfinite(p99) ? " / " + ms(p99) : "");
-  });
+Table latency_pivot(const ResultsFile& file) {
+  const std::string scenario = file.context_text("scenario").empty() ? "single-stream" : file.context_text("scenario");
+  std::string note = "Percentiles as bounded by MLPerf's early-stopping rule at 99% confidence; a p90 needs " +
+                     std::to_string(min_samples_for_percentile(0.90)) + " samples, a p99 " +
+                     std::to_string(min_samples_for_percentile(0.99)) + " (left out below that).";
+  if (scenario == "server" && !file.context_text("scenario_rule").empty()) note += " " + file.context_text("scenario_rule");
+  return pivot_table(file, "latency", "Latency, " + scenario + " (ms): p90 / p99", note, "problem",
+                     [](const Pivot&, const std::string&, const CaseRecord& c) {
+                       if (!c.measured() || c.samples_ms.empty()) return unmeasured_cell(c);
+                       const double p99 = early_stopping_percentile(c.samples_ms, 0.99);
+                       return Cell{percentile_cell(c.samples_ms, 0.90) + (std::isfinite(p99) ? " / " + ms(p99) : ""),
+                                   kind_of(c), std::to_string(c.samples_ms.size()) + " samples"};
+                     });
 }
 
-void print_offline_pivot(std::ostream& out, const ResultsFile& file) {
-  print_pivot(out, file, "problem (the best batch)", [](const Pivot&, const std::string&, const CaseRecord& c) {
-    if (!c.measured()) return unmeasured(c);
-    return fmt("%.4g", c.counter("queries_per_s")) + " (" + fmt("%.0f", c.counter("queries_per_batch", 1)) + ")";
-  });
+Table offline_pivot(const ResultsFile& file) {
+  return pivot_table(file, "offline", "Offline throughput (queries/s at the best batch; queries per batch)", "",
+                     "problem (the best batch)", [](const Pivot&, const std::string&, const CaseRecord& c) {
+                       if (!c.measured()) return unmeasured_cell(c);
+                       return Cell{fmt("%.4g", c.counter("queries_per_s")) + " (" +
+                                       fmt("%.0f", c.counter("queries_per_batch", 1)) + ")",
+                                   kind_of(c), ""};
+                     });
 }
 
-void print_throughput_pivot(std::ostream& out, const ResultsFile& file) {
-  print_pivot(out, file, "problem", [](const Pivot& pv, const std::string& prob, const CaseRecord& c) {
-    if (!c.measured()) return unmeasured(c);
-    const double tf = c.counter("tflops");
-    std::string cell = tf >= 0.1 ? fmt("%.3g", tf) : fmt("%.3f", tf);
-    const double frac = c.counter("frac_of_gemm_peak", -1);
-    if (frac >= 0) cell += " (" + fmt("%.0f%%", 100 * frac) + ")";
-    const double speedup = speedup_over_naive(pv, prob, c);
-    if (std::isfinite(speedup)) cell += " " + fmt("%.1fx", speedup);
-    return cell;
-  });
+Table throughput_pivot(const ResultsFile& file) {
+  return pivot_table(
+      file, "throughput", "Throughput (TFLOP/s, % of the same-dtype GEMM peak, speed-up over naive)",
+      "FLOPs count 2·(d+dv) per unmasked (query, key) pair; the peak is the calibration GEMM measured in the same run.",
+      "problem", [](const Pivot& pv, const std::string& prob, const CaseRecord& c) {
+        if (!c.measured()) return unmeasured_cell(c);
+        const double tf = c.counter("tflops");
+        std::string cell = tf >= 0.1 ? fmt("%.3g", tf) : fmt("%.3f", tf);
+        const double frac = c.counter("frac_of_gemm_peak", -1);
+        if (frac >= 0) cell += " (" + fmt("%.0f%%", 100 * frac) + ")";
+        const double speedup = speedup_over_naive(pv, prob, c);
+        if (std::isfinite(speedup)) cell += " " + fmt("%.1fx", speedup);
+        return Cell{cell, kind_of(c), ""};
+      });
 }
 
-void print_accuracy_pivot(std::ostream& out, const ResultsFile& file) {
-  print_pivot(out, file, "problem", [](const Pivot&, const std::string&, const CaseRecord& c) {
-    if (!c.counters.count("worst_of_bound")) return unmeasured(c);
-    return (c.status == "pass" ? "" : c.status + " ") + fmt("%.2f", c.counter("worst_of_bound")) + "; " +
-           fmt("%.1e", std::sqrt(std::max(0.0, c.counter("nmse"))));
-  });
+Table accuracy_pivot(const ResultsFile& file) {
+  return pivot_table(file, "accuracy", "Accuracy (worst fraction of the error bound; relative RMS error)",
+                     "A case fails above 1.00; relative RMS = √NMSE against the fp64 reference.", "problem",
+                     [](const Pivot&, const std::string&, const CaseRecord& c) {
+                       if (!c.counters.count("worst_of_bound")) return unmeasured_cell(c);
+                       return Cell{(c.status == "pass" ? "" : c.status + " ") + fmt("%.2f", c.counter("worst_of_bound")) +
+                                       "; " + fmt("%.1e", std::sqrt(std::max(0.0, c.counter("nmse")))),
+                                   kind_of(c), ""};
+                     });
 }
 
-void print_scaling_table(std::ostream& out, const ResultsFile& file) {
+Table scaling_table(const ResultsFile& file) {
   struct Series {
     std::string backend, shape;
     std::vector<double> n, time, scratch;
@@ -225,89 +270,33 @@ void print_scaling_table(std::ostream& out, const ResultsFile& file) {
     s.time.push_back(c.p50_ms());
     s.scratch.push_back(c.counter("scratch_bytes"));
   }
-  std::vector<std::vector<std::string>> table;
+  Table t{"scaling", "O(n^2) scaling: log-log slope of median time and scratch bytes against n", "",
+          {"backend", "shape (n = sq = skv varies)", "n", "points", "time slope", "r2", "scratch slope", "r2"}, {}};
   for (const auto& [key, s] : series) {
     if (s.n.size() < 3) continue;
-    const PowerFit t = fit_power_law(s.n, s.time);
+    const PowerFit tf = fit_power_law(s.n, s.time);
     const PowerFit m = fit_power_law(s.n, s.scratch);
     const auto [lo, hi] = std::minmax_element(s.n.begin(), s.n.end());
-    table.push_back({s.backend, s.shape, fmt("%.0f", *lo) + "-" + fmt("%.0f", *hi), std::to_string(t.points),
-                     fmt("%.2f", t.slope), fmt("%.3f", t.r2), m.points >= 2 ? fmt("%.2f", m.slope) : "n/a",
-                     m.points >= 2 ? fmt("%.3f", m.r2) : ""});
+    std::vector<Cell> row;
+    for (const std::string& text :
+         {s.backend, s.shape, fmt("%.0f", *lo) + "-" + fmt("%.0f", *hi), std::to_string(tf.points), fmt("%.2f", tf.slope),
+          fmt("%.3f", tf.r2), m.points >= 2 ? fmt("%.2f", m.slope) : std::string("n/a"),
+          m.points >= 2 ? fmt("%.3f", m.r2) : std::string("")}) {
+      row.push_back(Cell{text, "", ""});
+    }
+    t.rows.push_back(std::move(row));
   }
-  if (table.empty()) {
-    out << "(no series with 3 or more lengths: nothing to fit)\n";
-    return;
-  }
-  print_table(out, {"backend", "shape (n = sq = skv varies)", "n", "points", "time slope", "r2", "scratch slope", "r2"},
-              table);
+  if (t.rows.empty()) t.note = "(no series with 3 or more lengths: nothing to fit)";
+  return t;
 }
 
-void print_hardware_comparison(std::ostream& out, const std::vector<ResultsFile>& files) {
-  out << "## Comparison of " << files.size() << " results files (ratios to " << files.front().path << ")\n\n";
-  // What differs between the machines and builds.
-  std::set<std::string> keys;
-  for (const ResultsFile& f : files) {
-    if (!f.context.is_object()) continue;
-    for (const auto& [k, v] : f.context.items()) {
-      if (k == "date" || k == "host_name" || k == "memory_available" || k == "calibrations" || k == "resumed_at") continue;
-      keys.insert(k);
-    }
-  }
-  std::vector<std::vector<std::string>> diff;
-  for (const std::string& k : keys) {
-    std::vector<std::string> row{k};
-    bool differs = false;
-    for (const ResultsFile& f : files) {
-      row.push_back(f.context_text(k));
-      differs = differs || row.back() != row[1];
-    }
-    if (differs) diff.push_back(std::move(row));
-  }
-  std::vector<std::string> header{"context"};
-  for (std::size_t i = 0; i < files.size(); ++i) header.push_back("file " + std::to_string(i + 1));
-  if (diff.empty()) {
-    out << "(the contexts agree on every key)\n\n";
-  } else {
-    print_table(out, header, diff);
-    out << "\n";
-  }
-  // Per case: p50 per file, raw ratio, and the ratio with each file's time scaled by its own
-  // library GEMM peak (the same kernel on a faster machine then reads 1.00).
-  auto normaliser = [](const ResultsFile& f, const CaseRecord& c) {
-    const std::string dev = f.context_text(c.backend + "_device").empty() ? "cpu" : f.context_text(c.backend + "_device");
-    return f.context_number("calibration_" + dev + "_normaliser_tflops", 0);
-  };
-  std::vector<std::vector<std::string>> rows;
-  for (const CaseRecord& c0 : files.front().cases) {
-    if (!c0.measured()) continue;
-    std::vector<std::string> row{c0.backend, row_label(c0.problem), ms(c0.p50_ms())};
-    bool any = false;
-    for (std::size_t i = 1; i < files.size(); ++i) {
-      const CaseRecord* c = files[i].find(c0.name());
-      if (!c || !c->measured()) {
-        row.insert(row.end(), {"—", "", ""});
-        continue;
-      }
-      any = true;
-      const double raw = c->p50_ms() / c0.p50_ms();
-      const double n0 = normaliser(files.front(), c0), n1 = normaliser(files[i], *c);
-      row.push_back(ms(c->p50_ms()));
-      row.push_back(fmt("%.3f", raw));
-      row.push_back(n0 > 0 && n1 > 0 ? fmt("%.3f", raw * n1 / n0) : "n/a");
-    }
-    if (any) rows.push_back(std::move(row));
-  }
-  std::vector<std::string> h{"backend", "problem", "p50 ms (1)"};
-  for (std::size_t i = 1; i < files.size(); ++i) {
-    const std::string n = std::to_string(i + 1);
-    h.insert(h.end(), {"p50 ms (" + n + ")", "time ratio", "normalised"});
-  }
-  if (rows.empty()) {
-    out << "(no measured case in common)\n";
-    return;
-  }
-  print_table(out, h, rows);
+std::vector<Table> file_tables(const ResultsFile& file) {
+  std::vector<Table> out{latency_pivot(file)};
+  if (file.context_text("scenario") == "offline") out.push_back(offline_pivot(file));
+  out.push_back(throughput_pivot(file));
+  out.push_back(accuracy_pivot(file));
+  out.push_back(scaling_table(file));
+  return out;
 }
 
 }  // namespace sdpa

@@ -1,10 +1,15 @@
 """Tests of scripts/report and report_lib: synthetic results files (versions 1 and 2) in a temp
-folder, rendered through the real command line, and the figures read back.
+folder, rendered through the real command line, and the figures read back. The tables come from
+`sdpa-bench report --json`: the tests find the binary as scripts/report does ($SDPA_BENCH_EXE,
+build/release/sdpa-bench, PATH) and fail, not skip, without it.
 
-    /usr/bin/python3 -m unittest report_test      (from scripts/; CTest label: report)
+    /usr/bin/python3 scripts/report_test.py       (or -m unittest report_test from scripts/; CTest label: report)
+    SDPA_GBENCH_TOOLS=<google/benchmark>/tools     also runs Google Benchmark's compare.py on our export
 """
 import base64
+import html
 import json
+import re
 import math
 import os
 import subprocess
@@ -27,7 +32,7 @@ from report_lib.problem import parse_problem  # noqa: E402
 from report_lib.results import ResultsError, load_results, parse_results  # noqa: E402
 from report_lib.series import file_tags, n_series, roof_of, roofline_points  # noqa: E402
 from report_lib.stats import early_stopping_percentile, fit_power_law, min_samples_for_percentile  # noqa: E402
-from report_lib.tables import accuracy_table, latency_table, scaling_table, throughput_table  # noqa: E402
+from report_lib.tables import find_sdpa_bench, load_report  # noqa: E402
 
 REPORT = os.path.join(HERE, "report")
 NS = (256, 512, 1024, 2048)
@@ -110,6 +115,12 @@ def synthetic_v2():
     entries.append(skip_entry("onednn", spec(256), "no f16 matmul on this CPU"))
     entries += v2_entries("blocked_cpu", spec(4096, sq=1), [0.5] * 8)
     return v2_doc(entries, bandwidth_cpu_gbs=50.0, naive_device="cpu", blocked_cpu_device="cpu", onednn_device="cpu")
+
+
+SPR = {"cpu_vendor": "GenuineIntel", "cpu_uarch": "sapphirerapids", "cpu_isa_tier": "amx", "cpu_cores_online": "2",
+       "threads_used": "2"}
+ZEN4 = {"cpu_model": "AMD EPYC 9R14", "cpu_vendor": "AuthenticAMD", "cpu_uarch": "zen4", "cpu_isa_tier": "avx512bf16",
+        "cpu_cores_online": "2", "threads_used": "2"}
 
 
 def measured_cases(doc):
@@ -250,13 +261,14 @@ class FigureTest(unittest.TestCase):
             self.assertEqual("f32 GEMM peak 0.5 TFLOP/s" in labels, dtype == "f32", labels)
         self.assertEqual(drawn, len(measured_cases(self.doc)))
 
-    def test_a_device_is_read_never_guessed(self):
+    def test_a_device_is_read_and_a_gpu_never_guessed(self):
         doc = synthetic_v2()
         doc["context"]["naive_device"] = "gpu"
-        del doc["context"]["blocked_cpu_device"]  # a peer script's file may not say
+        del doc["context"]["blocked_cpu_device"]  # sdpa-bench files before per-backend devices: the host
         groups = roofline_points([parse_results(doc, "x.json")], [""])
-        self.assertEqual(set(groups), {("gpu", "f32"), ("device not recorded", "f32"),
-                                       ("device not recorded", "bf16")})
+        self.assertEqual(set(groups), {("gpu", "f32"), ("cpu", "f32"), ("cpu", "bf16")})
+        doc["context"]["executable"] = "other.py"  # a file of another program is not guessed onto the CPU
+        self.assertIn(("device not recorded", "f32"), set(roofline_points([parse_results(doc, "x.json")], [""])))
         v1 = parse_results(v1_doc("naive", NS, lambda n: 1.0), "v1.json")  # version 1: CPU only
         self.assertEqual(set(roofline_points([v1], [""])), {("cpu", "f32")})
 
@@ -279,25 +291,9 @@ class FigureTest(unittest.TestCase):
         self.assertEqual(list(bound_ax.get_lines()[0].get_ydata()), [0.3] * len(NS))
 
 
-class TableTest(unittest.TestCase):
-    def test_pivots_match_the_text_report_rules(self):
-        samples = [1.0 + i / 100 for i in range(64)]
-        doc = v2_doc(v2_entries("naive", spec(256), [4.0] * 64) + v2_entries("blocked_cpu", spec(256), samples)
-                     + [skip_entry("onednn", spec(256), "reason here")])
-        f = parse_results(doc, "t.json")
-        lat = latency_table(f)
-        self.assertEqual(lat.header, ["problem", "naive", "blocked_cpu", "onednn"])
-        row = lat.rows[0]
-        self.assertEqual(row[0].text, "h=8 n=256 d=64 f32")
-        self.assertEqual(row[2].text, f"{early_stopping_percentile(samples, 0.9):.4g}")  # 64 < 459: no p99
-        self.assertEqual((row[3].text, row[3].kind, row[3].title), ("skip", "skip", "reason here"))
-        speedup = throughput_table(f).rows[0][2].text
-        self.assertTrue(speedup.endswith(f" {4.0 / sorted(samples)[32]:.1f}x"), speedup)
-        self.assertEqual(accuracy_table(f).rows[0][1].text, "0.01; 1.0e-06")
-
-
 def markdown_tables(text):
-    """The |-tables of `sdpa-bench report`, as lists of rows without the header and rule."""
+    """The |-tables of `sdpa-bench report`, as lists of rows without the header and rule; an
+    escaped bar (\\|) and <br> are read back as the text they stand for."""
     tables, current = [], None
     for line in text.splitlines():
         if not line.startswith("|"):
@@ -307,31 +303,60 @@ def markdown_tables(text):
             current = []
             tables.append(current)
         elif not set(line) <= set("|-: "):
-            current.append([c.strip() for c in line.strip().strip("|").split("|")])
+            cells = re.split(r"(?<!\\)\|", line.strip()[1:-1])
+            current.append([c.strip().replace("\\|", "|").replace("<br>", "\n") for c in cells])
     return tables
 
 
-class SameAsTextReportTest(TempDir):
-    """The page's pivots against the C++ text report's, cell for cell, where CTest says where the
-    binary is (SDPA_BENCH_EXE): two implementations of one set of rules must not drift apart."""
+def sdpa_bench():
+    exe = find_sdpa_bench()
+    if exe is None:
+        raise AssertionError("no sdpa-bench binary: build it (cmake --build build/release) or set SDPA_BENCH_EXE; "
+                             "the page's tables are its `report --json`")
+    return exe
 
-    def test_pivot_cells_equal_the_text_reports(self):
-        exe = os.environ.get("SDPA_BENCH_EXE", "")
-        if not os.access(exe, os.X_OK):
-            self.skipTest("SDPA_BENCH_EXE is not set to the sdpa-bench binary (CTest sets it)")
+
+class TablesFromTheBinaryTest(TempDir):
+    """The Markdown report and `report --json` are two printers of one computation: every table
+    and cell must agree, and the page must show every cell of the JSON, so nothing in Python can
+    drift from the C++ rules."""
+
+    def doc_with_skip(self):
         doc = synthetic_v2()
         doc["benchmarks"] += v2_entries("onednn", spec(512), [0.3 + i / 1000 for i in range(500)], nmse=2e-13)
-        path = self.write("same.json", doc)
+        doc["benchmarks"].append(skip_entry("onednn", spec(1024), "reason with a | bar\nand a line break"))
+        return doc
+
+    def test_markdown_and_json_tables_are_the_same(self):
+        path = self.write("same.json", self.doc_with_skip())
+        exe = sdpa_bench()
         text = subprocess.run([exe, "report", path], capture_output=True, text=True, check=True).stdout
-        f = load_results(path)
-        ours = [latency_table(f), throughput_table(f), accuracy_table(f), scaling_table(n_series([f], [""]))]
+        doc = json.loads(subprocess.run([exe, "report", "--json", "-", path], capture_output=True, text=True,
+                                        check=True).stdout)
+        tables = [t for t in doc["files"][0]["tables"] if t["rows"]]
         theirs = markdown_tables(text)
-        self.assertEqual(len(theirs), len(ours))
-        for table, rows in zip(ours, theirs):
-            mine = [[c.text for c in row] for row in table.rows]
-            if table.title.startswith("O(n"):  # the text report orders its fits by name
-                mine, rows = sorted(mine), sorted(rows)
-            self.assertEqual(mine, rows, table.title)
+        self.assertEqual([t["id"] for t in doc["files"][0]["tables"]], ["latency", "throughput", "accuracy", "scaling"])
+        self.assertEqual(len(theirs), len(tables))
+        for table, rows in zip(tables, theirs):
+            self.assertEqual([[c["text"] for c in row] for row in table["rows"]], rows, table["title"])
+        latency = doc["files"][0]["tables"][0]
+        skip = [c for row in latency["rows"] for c in row if c["kind"] == "skip" and c["text"]]
+        self.assertEqual([(c["text"], c["title"]) for c in skip],
+                         [("skip", "no f16 matmul on this CPU"), ("skip", "reason with a | bar\nand a line break")])
+
+    def test_the_page_shows_every_cell_of_the_json(self):
+        path = self.write("same.json", self.doc_with_skip())
+        out = os.path.join(self.tmp, "html")
+        r = self.report("--html", out, path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(os.path.join(out, "index.html")) as f:
+            page = f.read()
+        report = load_report(None, [path])
+        for table in report.files[0].tables:
+            self.assertIn(html.escape(table.title), page)
+            for row in table.rows:
+                for c in row:
+                    self.assertIn(html.escape(c.text or c.title, quote=True), page, table.title)
 
 
 class CommandTest(TempDir):
@@ -346,7 +371,9 @@ class CommandTest(TempDir):
         return data
 
     def test_renders_v2_and_v1_files_into_a_self_contained_page(self):
-        new = self.write("m1/run.json", synthetic_v2())
+        doc = synthetic_v2()
+        doc["context"].update(SPR)
+        new = self.write("m1/run.json", doc)
         old = self.write("m2/run.json", v1_doc("naive", NS, lambda n: 2e-5 * n * n))
         out = os.path.join(self.tmp, "html")
         r = self.report("--html", out, new, old)
@@ -354,7 +381,8 @@ class CommandTest(TempDir):
         with open(os.path.join(out, "index.html")) as f:
             page = f.read()
         pngs = sorted(x for x in os.listdir(out) if x.endswith(".png"))
-        self.assertEqual(pngs, ["error_bf16.png", "error_f32.png", "latency_h8_n_d64_bf16.png",
+        self.assertEqual(pngs, ["compare_bf16.png", "compare_f32.png", "error_bf16.png", "error_f32.png",
+                                "latency_h8_n_d64_bf16.png",
                                 "latency_h8_n_d64_f32.png", "roofline_cpu_bf16.png", "roofline_cpu_f32.png",
                                 "scratch_h8_n_d64_bf16.png", "scratch_h8_n_d64_f32.png"])
         for name in pngs:
@@ -362,8 +390,59 @@ class CommandTest(TempDir):
             self.assertIn(f'href="{name}"', page)
             self.assertIn("data:image/png;base64," + base64.b64encode(data).decode(), page)
         self.assertNotIn('src="http', page)  # nothing fetched: it opens offline
-        for text in ("Tables: m1/run.json", "Tables: m2/run.json", "no f16 matmul on this CPU", "h=8 n=2048 d=64 f32"):
+        # Legends and headings name machines (the class), not files.
+        for text in ("Tables: intel-sapphirerapids-amx-2c2t", "Tables: cpu-unknowngen-base", "no f16 matmul on this CPU",
+                     "h=8 n=2048 d=64 f32", "Comparison of machines", "slower than A", "could not run"):
             self.assertIn(text, page)
+        self.assertNotIn("[m1/run.json]", page)
+
+    def test_comparison_section_answers_which_machine_is_faster(self):
+        a, b = synthetic_v2(), synthetic_v2()
+        a["context"].update(SPR)
+        b["context"].update(ZEN4)
+        b["context"]["noise_warning"] = "the calibration GEMMs differed by 27%"
+        b["context"]["calibration_drift"] = 0.27
+        b["benchmarks"] = [dict(e) for e in b["benchmarks"] if e.get("backend") != "onednn"]
+        for e in b["benchmarks"]:  # B: blocked_cpu twice as fast
+            if e.get("backend") == "blocked_cpu":
+                for k in ("real_time", "cpu_time"):
+                    e[k] = e[k] / 2
+                if "samples_real_time" in e:
+                    e["samples_real_time"] = [t / 2 for t in e["samples_real_time"]]
+        pa, pb = self.write("a/run.json", a), self.write("b/run.json", b)
+        report = load_report(None, [pa, pb])
+        self.assertEqual(report.comparison["machines"], ["intel-sapphirerapids-amx-2c2t", "amd-zen4-avx512bf16-2c2t"])
+        per = next(t for t in report.comparison_tables if t.id == "per_problem")
+        # n = 2048: blocked_cpu is the best of both; 8 samples each, so p50s are compared, and said so.
+        row = next(r for r in per.rows if r[0].text == "h=8 n=2048 d=64 f32")
+        self.assertEqual([row[1].text.split()[0], row[2].text.split()[0]], ["blocked_cpu", "blocked_cpu"])
+        self.assertEqual(row[3].text, "B is 2.00x faster than A (p50)")
+        self.assertEqual(row[3].kind, "noisy")  # B's noise warning reaches the row
+        out = os.path.join(self.tmp, "html")
+        r = self.report("--html", out, pa, pb)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(os.path.join(out, "index.html")) as f:
+            page = f.read()
+        self.assertIn("B is 2.00x faster than A (p50)", page)
+        # onednn skipped on A and is not in B's file: the case is listed with both reasons, not dropped.
+        cannot = next(t for t in report.comparison_tables if t.id == "could_not_run")
+        self.assertEqual([c.text for c in cannot.rows[0]],
+                         ["onednn", "h=8 n=256 d=64 f32", "skip: no f16 matmul on this CPU", "not in the file"])
+        self.assertIn("skip: no f16 matmul on this CPU</td><td class=\"skip\">not in the file", page)
+        self.assertIn("<details><summary>", page)  # the rest of the context, collapsed
+
+    def test_sdpa_bench_report_html_runs_this_renderer(self):
+        path = self.write("m/run.json", synthetic_v2())
+        out = os.path.join(self.tmp, "page")
+        r = subprocess.run([sdpa_bench(), "report", "--html", out, path], capture_output=True, text=True, timeout=300)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(os.path.exists(os.path.join(out, "index.html")))
+        self.assertTrue(os.path.exists(os.path.join(out, "report.json")))
+        env = dict(os.environ, SDPA_REPORT_PYTHON=os.path.join(self.tmp, "no-python"))
+        r = subprocess.run([sdpa_bench(), "report", "--html", out, path], capture_output=True, text=True, env=env,
+                           timeout=300)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("matplotlib", r.stderr)
 
     def test_foreign_or_missing_file_exits_2_naming_it(self):
         good = self.write("good.json", synthetic_v2())
@@ -374,6 +453,53 @@ class CommandTest(TempDir):
             self.assertEqual(r.returncode, 2, r.stderr)
             self.assertIn(bad, r.stderr)
             self.assertFalse(os.path.exists(os.path.join(self.tmp, "out", "index.html")))
+
+
+class GoogleBenchmarkCompareTest(TempDir):
+    """`report --gbench` read by Google Benchmark's own tools/compare.py: real times, a U test per
+    case and OVERALL_GEOMEAN. compare.py is not in Debian's libbenchmark-dev nor on PyPI: point
+    SDPA_GBENCH_TOOLS at a google/benchmark checkout's tools/ folder."""
+
+    def setUp(self):
+        super().setUp()
+        tools = os.environ.get("SDPA_GBENCH_TOOLS", "")
+        if not os.path.exists(os.path.join(tools, "compare.py")):
+            self.skipTest("SDPA_GBENCH_TOOLS does not point at google/benchmark's tools/ (compare.py is not "
+                          "packaged by Debian or PyPI)")
+        for module in ("numpy", "scipy"):
+            try:
+                __import__(module)
+            except ImportError:
+                self.skipTest(f"compare.py needs {module}, which {sys.executable} lacks")
+        self.compare = os.path.join(tools, "compare.py")
+
+    def test_compare_py_prints_times_p_values_and_the_geomean(self):
+        a, b = synthetic_v2(), synthetic_v2()
+        for e in b["benchmarks"]:
+            if "samples_real_time" in e:  # B: 20% slower, with spread so that the U test has ranks
+                e["samples_real_time"] = [t * (1.2 + i / 100) for i, t in enumerate(e["samples_real_time"])]
+                e["samples_cpu_time"] = list(e["samples_real_time"])
+        for doc in (a, b):
+            for e in doc["benchmarks"]:
+                if "samples_real_time" in e:
+                    e["samples_real_time"] = [t * (1 + i / 1000) for i, t in enumerate(e["samples_real_time"])]
+                    e["samples_cpu_time"] = list(e["samples_real_time"])
+        pa, pb = self.write("a.json", a), self.write("b.json", b)
+        out = os.path.join(self.tmp, "gb")
+        subprocess.run([sdpa_bench(), "report", "--gbench", out, pa, pb], capture_output=True, text=True, check=True)
+        r = subprocess.run([sys.executable, self.compare, "--no-color", "benchmarks", os.path.join(out, "A-a.json"),
+                            os.path.join(out, "B-b.json")], capture_output=True, text=True, timeout=300,
+                           env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        text = re.sub(r"\x1b\[[0-9;]*m", "", r.stdout)
+        name = f"blocked_cpu/{spec(1024)}"
+        rows = [line.split() for line in text.splitlines() if line.startswith(name + " ")]
+        self.assertEqual(len(rows), 8)  # one per sample
+        time_old, time_new = float(rows[0][3]), float(rows[0][4])
+        self.assertAlmostEqual(time_old, 3e-4 * 1024 ** 1.5 * 1e6, delta=1)  # ns, not rounded to 0
+        self.assertGreater(time_new, time_old)
+        self.assertIn(f"{name}_pvalue", text)
+        self.assertIn("OVERALL_GEOMEAN", text)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,9 @@ table { border-collapse: collapse; font-size: 0.85em; margin: 0.5em 0; }
 th, td { border: 1px solid #ddd; padding: 0.2em 0.5em; white-space: nowrap; }
 th { background: #f3f3f3; } td { text-align: right; font-variant-numeric: tabular-nums; }
 td:first-child { text-align: left; }
-td.skip { color: #888; } td.bad { background: #fde2e2; color: #900; }
+td.skip { color: #888; } td.bad { background: #fde2e2; color: #900; } td.noisy { background: #fff4d6; }
+td.why { color: #888; font-size: 0.85em; white-space: normal; max-width: 22em; text-align: left; }
+details { font-size: 0.85em; margin: 0.5em 0; } details li { white-space: pre-wrap; }
 .note { color: #555; font-size: 0.85em; } .warn { color: #a00; font-weight: bold; }
 figure { display: inline-block; margin: 0.5em 1em 1em 0; vertical-align: top; }
 figure img { max-width: 100%; border: 1px solid #eee; }
@@ -40,7 +42,14 @@ class Context:
     lines: List[Tuple[str, str, bool]]
 
 
-Item = Union[Plot, Table, str]
+@dataclass
+class Details:
+    """A collapsed list: what a reader may open, not what they must read."""
+    summary: str
+    lines: List[str]
+
+
+Item = Union[Plot, Table, Details, str]
 
 
 def e(text) -> str:
@@ -62,6 +71,9 @@ def table_html(t: Table) -> str:
         for row in t.rows:
             cells = []
             for c in row:
+                if not c.text and c.title and c.kind == "skip":  # a blank cell of a comparison says why
+                    cells.append(f'<td class="why">{e(c.title)}</td>')
+                    continue
                 attrs = (f' class="{c.kind}"' if c.kind else "") + (f' title="{e(c.title)}"' if c.title else "")
                 cells.append(f"<td{attrs}>{e(c.text)}</td>")
             out.append("<tr>" + "".join(cells) + "</tr>")
@@ -74,6 +86,9 @@ def item_html(item: Item) -> str:
         return plot_html(item)
     if isinstance(item, Table):
         return table_html(item)
+    if isinstance(item, Details):
+        lines = "".join(f"<li>{e(line)}</li>" for line in item.lines)
+        return f"<details><summary>{e(item.summary)}</summary><ul>{lines}</ul></details>"
     return f'<p class="note">{e(item)}</p>'
 
 

@@ -254,6 +254,39 @@ def _draw_roof(ax, roof: Roof, lo: float, hi: float, style: Style) -> None:
                 label=f"{roof.dtype} GEMM peak {roof.peak_tflops:.3g} TFLOP/s{tag}")
 
 
+def comparison_bars_figure(title: str, labels: Sequence[str], machines: Sequence[str],
+                           times_ms: Sequence[Sequence[float]], reasons: Sequence[Sequence[str]]) -> Figure:
+    """Grouped bars: one group per problem, one bar per machine in one colour per machine, the
+    height each machine's best backend's time. A machine that could not run a problem gets no bar
+    but an "x" at the axis and the reason in the legend's footnote (the table carries it in full)."""
+    palette = plt.get_cmap("tab10").colors
+    entries = len(machines)
+    fig = _figure(entries, max(6.0, 0.9 * len(labels) * max(1, len(machines)) ** 0.5 + 2), 4.8)
+    ax = fig.add_subplot()
+    width = 0.8 / max(1, len(machines))
+    finite = [t for row in times_ms for t in row if t is not None and t > 0]
+    floor = min(finite) / 2 if finite else 1e-3
+    for m, machine in enumerate(machines):
+        xs = [i + (m - (len(machines) - 1) / 2) * width for i in range(len(labels))]
+        heights = [times_ms[i][m] for i in range(len(labels))]
+        drawn = [(x, h) for x, h in zip(xs, heights) if h is not None and h > 0]
+        ax.bar([x for x, _ in drawn], [h for _, h in drawn], width=width * 0.95, color=palette[m % len(palette)],
+               label=machine)
+        missing = [x for x, h in zip(xs, heights) if not (h is not None and h > 0)]
+        if missing:
+            ax.scatter(missing, [floor * 1.1] * len(missing), marker="x", color=palette[m % len(palette)], s=40,
+                       label=f"{machine}: could not run ({len(missing)})")
+    ax.set_yscale("log")
+    _readable_log_y(ax)
+    ax.set_ylabel("best backend's p90 latency (ms; p50 below 44 samples)")
+    ax.set_xticks(range(len(labels)))
+    ax.set_xticklabels(labels, rotation=35, ha="right", fontsize="small")
+    ax.set_title(title, fontsize="medium")
+    ax.grid(True, axis="y", which="both", alpha=0.3)
+    _legend(ax, entries + 1)
+    return fig
+
+
 def save_png(fig: Figure, path: str) -> None:
     fig.savefig(path, format="png")
     plt.close(fig)

@@ -5,10 +5,10 @@ import os
 from typing import List, Sequence
 
 from . import plots
-from .page import Context, Plot, page_html
+from .page import Context, Details, Plot, page_html
 from .results import ResultsFile
 from .series import (Series, file_tags, group_by, n_series, roof_of, roofline_points, slug)
-from .tables import context_lines, file_tables
+from .tables import Report
 
 
 class _Namer:
@@ -77,29 +77,70 @@ def roofline_plots(files: Sequence[ResultsFile], tags: Sequence[str], style: plo
     return out
 
 
-def render(files: Sequence[ResultsFile], out_dir: str, title: str = "sdpa-bench report") -> List[str]:
-    """Writes out_dir/index.html and the PNGs; returns the paths written."""
-    tags = file_tags([f.path for f in files])
+def machine_tags(report: Report, paths: Sequence[str]) -> List[str]:
+    """What legends call each file: its machine class (with the file where two share one), or the
+    path suffix when the file names no machine; nothing when there is one file."""
+    if len(paths) == 1:
+        return [""]
+    suffixes = file_tags(list(paths))
+    names = [f.machine or s for f, s in zip(report.files, suffixes)]
+    return [n if names.count(n) == 1 else f"{n} ({s})" for n, s in zip(names, suffixes)]
+
+
+def comparison_plots(report: Report, tags: Sequence[str], name: _Namer) -> List[Plot]:
+    """Grouped bars per dtype: every problem, each machine's best backend's time."""
+    cmp = report.comparison
+    out = []
+    by_dtype = {}
+    for p in cmp["problems"]:
+        by_dtype.setdefault(p["dtype"], []).append(p)
+    for dtype, problems in by_dtype.items():
+        times, reasons = [], []
+        for p in problems:
+            times.append([(b["p90_ms"] if b["p90_ms"] is not None else b["p50_ms"]) if b["ran"] else None
+                          for b in p["best"]])
+            reasons.append([b["why_not"] for b in p["best"]])
+        fig = plots.comparison_bars_figure(f"{dtype}: each machine's best backend", [p["label"] for p in problems],
+                                           list(tags), times, reasons)
+        caption = f"{dtype}: the best backend's p90 per machine and problem (lower is faster)"
+        cannot = sum(t is None for row in times for t in row)
+        if cannot:
+            caption += f"; {cannot} problem(s) a machine could not run are marked x (reasons in the tables)"
+        out.append(Plot(name(f"compare_{slug(dtype)}"), _png(fig), caption))
+    return out
+
+
+def render(files: Sequence[ResultsFile], out_dir: str, report: Report, title: str = "sdpa-bench report") -> List[str]:
+    """Writes out_dir/index.html and the PNGs; returns the paths written. The tables are
+    `report`'s, as sdpa-bench computed them; the plots are drawn from the files."""
+    tags = machine_tags(report, [f.path for f in files])
     style = plots.Style([c.backend for f in files for c in f.cases], tags)
     series = n_series(files, tags)
     name = _Namer()
+    compare = comparison_plots(report, tags, name) if report.comparison else []
     scaling = scaling_plots(series, style, name)
     errors = error_plots(series, style, name)
     rooflines = roofline_plots(files, tags, style, name)
-    sections = [
+    sections = []
+    if report.comparison:
+        cmp = report.comparison
+        items = [report.comparison_tables[0], report.comparison_tables[1]] + compare + report.comparison_tables[2:]
+        if cmp["other_context"]:
+            items.append(Details(f"{len(cmp['other_context'])} other context keys differ", cmp["other_context"]))
+        sections.append(("Comparison of machines", items))
+    sections += [
         ("Scaling with n", scaling or ["No shape with 3 or more measured lengths n = sq = skv: nothing to fit."]),
         ("Error against the fp64 reference", errors or ["No dtype with error figures at two lengths or more."]),
         ("Roofline", rooflines or ["No measured case."]),
     ]
-    for f, tag in zip(files, tags):
-        own = [s for s in series if s.tag == tag]
-        sections.append((f"Tables: {tag or f.path}", file_tables(f, own)))
-    contexts = [Context(path=f.path, tag=t, version=f.format_version, lines=context_lines(f))
-                for f, t in zip(files, tags)]
+    for f, tag, ft in zip(files, tags, report.files):
+        sections.append((f"Tables: {tag or f.path}", ft.tables))
+    contexts = [Context(path=f.path, tag=t, version=f.format_version, lines=ft.context_lines)
+                for f, t, ft in zip(files, tags, report.files)]
 
     os.makedirs(out_dir, exist_ok=True)
     written = []
-    for p in scaling + errors + rooflines:
+    for p in compare + scaling + errors + rooflines:
         path = os.path.join(out_dir, p.file_name)
         with open(path, "wb") as fh:
             fh.write(p.png)

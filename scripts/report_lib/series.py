@@ -12,7 +12,7 @@ from .stats import PowerFit, fit_power_law
 
 
 def file_tags(paths: Sequence[str]) -> List[str]:
-    """The shortest path suffixes that tell the files apart ("amd-epyc-2c/scaling.json"); no tag
+    """The shortest path suffixes that tell the files apart ("amd-zen5-avx512bf16-2c2t/scaling.json"); no tag
     for a single file, whose series need no telling apart."""
     if len(paths) < 2:
         return [""] * len(paths)
@@ -132,9 +132,19 @@ class Roof:
 
 
 def device_of(f: ResultsFile, backend: str) -> str:
-    """The backend's device class. Version 1 files ran CPU backends only; a version 2 file without
-    it (a peer script's) is not guessed onto the CPU's roofline."""
-    return f.context_text(f"{backend}_device") or ("cpu" if f.format_version == 1 else "device not recorded")
+    """The backend's device class: <backend>_device, else a peer's own `device` ("cpu: ..."), else
+    the host for sdpa-bench's files, which recorded no device before GPU backends existed and
+    ran host backends only (the gate reads them the same way); a GPU backend, or a file of
+    another program, is never guessed onto the CPU's roofline."""
+    recorded = f.context_text(f"{backend}_device")
+    if recorded:
+        return recorded
+    peer = f.context_text("device")
+    if peer:
+        return peer.split(":")[0]
+    if f.context_text("executable") == "sdpa-bench" and not backend.startswith(("cudnn", "vulkan")):
+        return "cpu"
+    return "device not recorded"
 
 
 def roofline_points(files: Sequence[ResultsFile], tags: Sequence[str]) -> Dict[Tuple[str, str], List[RooflinePoint]]:

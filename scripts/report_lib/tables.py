@@ -1,20 +1,25 @@
-"""The pivot tables of one results file (problem × backend), cell for cell the text report's
-(harness/report.cpp): p90 / p99 by MLPerf's early-stopping rule, TFLOP/s with the fraction of
-the same-dtype GEMM peak and the speed-up over naive, accuracy, and the scaling fits."""
-import math
+"""The tables of the page, as `sdpa-bench report --json` computed them: this module converts
+that JSON into Table objects and computes nothing. Every pivot, percentile, ratio and geometric
+mean lives in the C++ report (harness/report.cpp, harness/report_compare.cpp), once."""
+import json
+import os
+import shutil
+import subprocess
 from dataclasses import dataclass, field
-from typing import Dict, List, Tuple
+from typing import List, Optional, Sequence, Tuple
 
-from .problem import try_parse
-from .results import Case, ResultsFile
-from .series import Series
-from .stats import early_stopping_percentile, min_samples_for_percentile
+REPORT_FORMAT = "sdpa-bench-report"
+REPORT_FORMAT_VERSION = 1
+
+
+class TablesError(Exception):
+    """The tables could not be had: no sdpa-bench binary, or it refused the files (exit 2)."""
 
 
 @dataclass
 class Cell:
     text: str
-    kind: str = ""  # "" | "skip" | "bad" (fail, error, invalid): how the page colours it
+    kind: str = ""  # "" | "skip" | "bad" | "noisy": how the page colours it
     title: str = ""  # hover text: the skip reason, the sample count
 
 
@@ -24,122 +29,70 @@ class Table:
     header: List[str]
     rows: List[List[Cell]] = field(default_factory=list)
     note: str = ""
+    id: str = ""
 
 
-def ms(v: float) -> str:
-    """Three or four significant digits, wide enough for 0.0123 ms and 12345 ms alike."""
-    if not (math.isfinite(v) and v > 0):
-        return "—"
-    return f"{v:.3g}" if v < 1 else f"{v:.4g}"
+def table_of(t: dict) -> Table:
+    return Table(title=t["title"], header=list(t["header"]), note=t.get("note", ""), id=t.get("id", ""),
+                 rows=[[Cell(c["text"], c.get("kind", ""), c.get("title", "")) for c in row] for row in t["rows"]])
 
 
-class Pivot:
-    """Rows (problems) and columns (backends) in first-seen order."""
-
-    def __init__(self, f: ResultsFile):
-        self.problems = list(dict.fromkeys(c.problem for c in f.cases))
-        self.backends = list(dict.fromkeys(c.backend for c in f.cases))
-        self.cell: Dict[Tuple[str, str], Case] = {(c.problem, c.backend): c for c in f.cases}
-
-    def table(self, title: str, note: str, fill) -> Table:
-        t = Table(title=title, header=["problem"] + self.backends, note=note)
-        for prob in self.problems:
-            p = try_parse(prob)
-            row = [Cell(p.short_label() if p else prob, title=prob)]
-            for b in self.backends:
-                c = self.cell.get((prob, b))
-                row.append(Cell("") if c is None else fill(c, prob))
-            t.rows.append(row)
-        return t
+@dataclass
+class FileTables:
+    path: str
+    machine: str  # the machine class ("" when the file has no cpu_model)
+    format_version: int
+    context_lines: List[Tuple[str, str, bool]]
+    tables: List[Table]
 
 
-def unmeasured(c: Case) -> Cell:
-    return Cell(c.status, kind="skip" if c.status == "skip" else "bad", title=c.message)
+@dataclass
+class Report:
+    files: List[FileTables]
+    comparison: Optional[dict]  # the JSON as sdpa-bench wrote it (report_json.h), or None
+    comparison_tables: List[Table]
 
 
-def latency_table(f: ResultsFile) -> Table:
-    def fill(c: Case, _prob) -> Cell:
-        if not c.measured or not c.samples_ms:
-            return unmeasured(c)
-        p90 = early_stopping_percentile(c.samples_ms, 0.90)
-        p99 = early_stopping_percentile(c.samples_ms, 0.99)
-        text = ms(p90) if math.isfinite(p90) else f"n/a (needs {min_samples_for_percentile(0.90)})"
-        if math.isfinite(p99):
-            text += " / " + ms(p99)
-        return Cell(text, kind="" if c.status == "pass" else "bad", title=f"{len(c.samples_ms)} samples")
-
-    note = (f"Percentiles as bounded by MLPerf's early-stopping rule at 99% confidence; a p90 needs "
-            f"{min_samples_for_percentile(0.90)} samples, a p99 {min_samples_for_percentile(0.99)} "
-            "(left out below that).")
-    return Pivot(f).table("Latency, single-stream (ms): p90 / p99", note, fill)
+def parse_report(doc: dict) -> Report:
+    if not isinstance(doc, dict) or doc.get("format") != REPORT_FORMAT:
+        raise TablesError("not an sdpa-bench report JSON (format is not 'sdpa-bench-report')")
+    if doc.get("format_version") != REPORT_FORMAT_VERSION:
+        raise TablesError(f"report JSON format_version {doc.get('format_version')}: this page reads "
+                          f"{REPORT_FORMAT_VERSION}; use the sdpa-bench of this source tree")
+    files = [FileTables(path=f["path"], machine=f.get("machine", ""), format_version=f["format_version"],
+                        context_lines=[(x["key"], x["value"], bool(x["warning"])) for x in f["context_lines"]],
+                        tables=[table_of(t) for t in f["tables"]]) for f in doc["files"]]
+    cmp = doc.get("comparison")
+    return Report(files=files, comparison=cmp, comparison_tables=[table_of(t) for t in cmp["tables"]] if cmp else [])
 
 
-def throughput_table(f: ResultsFile) -> Table:
-    pivot = Pivot(f)
-
-    def fill(c: Case, prob) -> Cell:
-        if not c.measured:
-            return unmeasured(c)
-        tf = c.counter("tflops", 0.0)
-        text = f"{tf:.3g}" if tf >= 0.1 else f"{tf:.3f}"
-        frac = c.counter("frac_of_gemm_peak")
-        if frac is not None:
-            text += f" ({100 * frac:.0f}%)"
-        naive = pivot.cell.get((prob, "naive"))
-        if naive is not None and naive is not c and naive.measured and c.p50_ms > 0:
-            text += f" {naive.p50_ms / c.p50_ms:.1f}x"
-        return Cell(text, kind="" if c.status == "pass" else "bad")
-
-    return pivot.table("Throughput (TFLOP/s, % of the same-dtype GEMM peak, speed-up over naive)",
-                       "FLOPs count 2·(d+dv) per unmasked (query, key) pair; the peak is the calibration GEMM "
-                       "measured in the same run.", fill)
+def find_sdpa_bench() -> Optional[str]:
+    """$SDPA_BENCH_EXE, else this source tree's build/release/sdpa-bench, else sdpa-bench on PATH."""
+    env = os.environ.get("SDPA_BENCH_EXE", "")
+    if env:
+        return env if os.access(env, os.X_OK) else None
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    built = os.path.join(root, "build", "release", "sdpa-bench")
+    return built if os.access(built, os.X_OK) else shutil.which("sdpa-bench")
 
 
-def accuracy_table(f: ResultsFile) -> Table:
-    def fill(c: Case, _prob) -> Cell:
-        worst = c.counter("worst_of_bound")
-        if worst is None:
-            return unmeasured(c)
-        rms = math.sqrt(max(0.0, c.counter("nmse", 0.0)))
-        prefix = "" if c.status == "pass" else c.status + " "
-        return Cell(f"{prefix}{worst:.2f}; {rms:.1e}", kind="" if c.status == "pass" else "bad")
-
-    return Pivot(f).table("Accuracy (worst fraction of the error bound; relative RMS error)",
-                          "A case fails above 1.00; relative RMS = √NMSE against the fp64 reference.", fill)
-
-
-def scaling_table(series: List[Series]) -> Table:
-    t = Table(title="O(n²) scaling: log-log slope of median time and scratch bytes against n",
-              header=["backend", "shape (n = sq = skv varies)", "n", "points", "time slope", "r²", "scratch slope",
-                      "r²"])
-    for s in series:
-        time_fit = s.time_fit()
-        if time_fit is None:
-            continue
-        mem = s.scratch_fit()
-        ns = [p.n for p in s.points]
-        t.rows.append([Cell(x) for x in (
-            s.backend, s.shape_label, f"{min(ns)}-{max(ns)}", str(time_fit.points), f"{time_fit.slope:.2f}",
-            f"{time_fit.r2:.3f}", f"{mem.slope:.2f}" if mem else "n/a", f"{mem.r2:.3f}" if mem else "")])
-    if not t.rows:
-        t.note = "No series with 3 or more lengths: nothing to fit."
-    return t
-
-
-CONTEXT_KEYS = ("cpu_model", "threads_used", "date", "git_commit", "suite", "stopping_policy")
-
-
-def context_lines(f: ResultsFile) -> List[Tuple[str, str, bool]]:
-    """(key, value, warning) for the file's header: the machine, the run, the peaks."""
-    out = [(k, f.context_text(k), False) for k in CONTEXT_KEYS if f.context_text(k)]
-    for k, v in f.context.items():
-        if k.startswith("calibration_") and k.endswith("_tflops") and isinstance(v, (int, float)):
-            out.append((k, f"{v:.4g}", False))
-        elif k.startswith("bandwidth_") and k.endswith("_gbs") and isinstance(v, (int, float)):
-            out.append((k, f"{v:.4g}", False))
-    out += [(k, f.context_text(k), True) for k in ("noise_warning", "left_out") if f.context_text(k)]
-    return out
-
-
-def file_tables(f: ResultsFile, series: List[Series]) -> List[Table]:
-    return [latency_table(f), throughput_table(f), accuracy_table(f), scaling_table(series)]
+def load_report(tables_path: Optional[str], files: Sequence[str]) -> Report:
+    """The tables from a `report --json` file, or from running `sdpa-bench report --json -`."""
+    if tables_path:
+        try:
+            with open(tables_path, encoding="utf-8") as fh:
+                return parse_report(json.load(fh))
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise TablesError(f"{tables_path}: {err}") from err
+    exe = find_sdpa_bench()
+    if exe is None:
+        raise TablesError("the tables come from `sdpa-bench report --json`, and no sdpa-bench was found: build it "
+                          "(cmake --preset release -B build/release && cmake --build build/release), set "
+                          "SDPA_BENCH_EXE, or run `sdpa-bench report --html DIR FILES` instead")
+    r = subprocess.run([exe, "report", "--json", "-", *files], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise TablesError(r.stderr.strip() or f"{exe} report --json exited {r.returncode}")
+    try:
+        return parse_report(json.loads(r.stdout))
+    except (ValueError, KeyError, TypeError) as err:
+        raise TablesError(f"{exe} report --json: unreadable output: {err}") from err
