@@ -278,7 +278,7 @@ def comparison_bars_figure(title: str, labels: Sequence[str], machines: Sequence
                        label=f"{machine}: could not run ({len(missing)})")
     ax.set_yscale("log")
     _readable_log_y(ax)
-    ax.set_ylabel("best backend's p90 latency (ms; p50 below 44 samples)")
+    ax.set_ylabel("best backend's p90 (ms)")  # p50 below 44 samples: the caption and table say
     ax.set_xticks(range(len(labels)))
     ax.set_xticklabels(labels, rotation=35, ha="right", fontsize="small")
     ax.set_title(title, fontsize="medium")

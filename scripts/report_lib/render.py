@@ -124,15 +124,18 @@ def render(files: Sequence[ResultsFile], out_dir: str, report: Report, title: st
     sections = []
     if report.comparison:
         cmp = report.comparison
-        items = [report.comparison_tables[0], report.comparison_tables[1]] + compare + report.comparison_tables[2:]
+        # Rooflines with every machine's roofs on one chart belong to the comparison.
+        items = ([report.comparison_tables[0], report.comparison_tables[1]] + compare + report.comparison_tables[2:]
+                 + rooflines)
         if cmp["other_context"]:
             items.append(Details(f"{len(cmp['other_context'])} other context keys differ", cmp["other_context"]))
         sections.append(("Comparison of machines", items))
     sections += [
         ("Scaling with n", scaling or ["No shape with 3 or more measured lengths n = sq = skv: nothing to fit."]),
         ("Error against the fp64 reference", errors or ["No dtype with error figures at two lengths or more."]),
-        ("Roofline", rooflines or ["No measured case."]),
     ]
+    if not report.comparison:
+        sections.append(("Roofline", rooflines or ["No measured case."]))
     for f, tag, ft in zip(files, tags, report.files):
         sections.append((f"Tables: {tag or f.path}", ft.tables))
     contexts = [Context(path=f.path, tag=t, version=f.format_version, lines=ft.context_lines)
