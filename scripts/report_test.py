@@ -21,7 +21,16 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.dont_write_bytecode = True
 
-import matplotlib  # noqa: E402
+try:
+    import matplotlib  # noqa: E402
+except ImportError:
+    # `python3 scripts/report_test.py` from a pyenv or venv python3 without matplotlib: run under
+    # Debian's /usr/bin/python3, the interpreter scripts/report itself names (setup-deps installs
+    # python3-matplotlib for it).
+    debian = "/usr/bin/python3"
+    if __name__ == "__main__" and os.path.exists(debian) and os.path.realpath(sys.executable) != os.path.realpath(debian):
+        os.execv(debian, [debian, os.path.abspath(__file__), *sys.argv[1:]])
+    raise
 
 matplotlib.use("Agg")
 import matplotlib.image  # noqa: E402
