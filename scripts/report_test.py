@@ -40,7 +40,7 @@ from report_lib import plots  # noqa: E402
 from report_lib.problem import parse_problem  # noqa: E402
 from report_lib.results import ResultsError, load_results, parse_results  # noqa: E402
 from report_lib.series import file_tags, n_series, roof_of, roofline_points  # noqa: E402
-from report_lib.stats import early_stopping_percentile, fit_power_law, min_samples_for_percentile  # noqa: E402
+from report_lib.stats import fit_power_law  # noqa: E402
 from report_lib.tables import find_sdpa_bench, load_report  # noqa: E402
 
 REPORT = os.path.join(HERE, "report")
@@ -165,17 +165,6 @@ class StatsTest(unittest.TestCase):
         noisy = [3e-6 * n ** 2 * (1.5 if n == 1024 else 1) for n in NS]
         self.assertLess(fit_power_law(NS, noisy).r2, 0.999)
         self.assertIsNone(fit_power_law([1, 2], [0, 0]))  # nothing on a log axis
-
-    def test_mlperf_minimums(self):
-        self.assertEqual(min_samples_for_percentile(0.90), 44)
-        self.assertEqual(min_samples_for_percentile(0.99), 459)
-
-    def test_early_stopping_matches_the_exact_binomial_tail(self):
-        samples = [float(x) for x in range(100, 0, -1)]  # unsorted on purpose
-        tail = lambda j: sum(math.comb(100, i) * 0.9 ** i * 0.1 ** (100 - i) for i in range(j, 101))  # noqa: E731
-        j = min(j for j in range(1, 101) if tail(j) <= 0.01)
-        self.assertEqual(early_stopping_percentile(samples, 0.90), float(j))
-        self.assertTrue(math.isnan(early_stopping_percentile(samples[:43], 0.90)))  # 43 < 44 samples
 
 
 class ProblemTest(unittest.TestCase):

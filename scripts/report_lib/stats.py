@@ -1,5 +1,6 @@
-"""The report's maths, pure: the same rules as harness/stats.cpp, so the page and the text
-report print the same numbers from the same file."""
+"""The plots' maths, pure: the power-law fit drawn through a latency or scratch series, by the
+rule of fit_power_law() in harness/stats.cpp. Percentiles and every table number come from
+`sdpa-bench report --json`, not from here."""
 import math
 from dataclasses import dataclass
 from typing import Optional, Sequence
@@ -35,30 +36,3 @@ def fit_power_law(xs: Sequence[float], ys: Sequence[float]) -> Optional[PowerFit
     # A flat series (syy = 0) is fitted exactly by slope 0.
     r2 = sxy * sxy / (sxx * syy) if syy > 0 else 1.0
     return PowerFit(slope=slope, intercept=my - slope * mx, r2=r2, points=n)
-
-
-def min_samples_for_percentile(q: float, confidence: float = 0.99) -> int:
-    """Samples needed for any q-quantile claim: q^n <= 1 - confidence (0.90 -> 44, 0.99 -> 459)."""
-    return math.ceil(math.log(1.0 - confidence) / math.log(q))
-
-
-def early_stopping_percentile(samples: Sequence[float], q: float, confidence: float = 0.99) -> float:
-    """MLPerf's early-stopping bound on the q-quantile: the smallest order statistic x_(j) with
-    P(Binomial(n, q) >= j) <= 1 - confidence. NaN when the samples cannot support the claim."""
-    s = sorted(samples)
-    n = len(s)
-    if n == 0:
-        return math.nan
-    log_q, log_1q = math.log(q), math.log1p(-q)
-
-    def log_pmf(i: int) -> float:
-        return (math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * log_q + (n - i) * log_1q)
-
-    # Upper tail accumulated from the top, in logs, so it stays exact for n in the thousands.
-    tail, best = 0.0, -1
-    for j in range(n, 0, -1):
-        tail += math.exp(log_pmf(j))
-        if tail > 1 - confidence:
-            break
-        best = j
-    return math.nan if best < 0 else s[best - 1]
