@@ -8,6 +8,8 @@
 #include <sstream>
 
 #include "core/problem.h"
+#include "harness/machine_info.h"
+#include "harness/merge.h"
 
 namespace sdpa {
 namespace {
@@ -124,6 +126,39 @@ TEST(machine_class, files_from_before_the_identity_keys) {
                {"isa_flags", "avx2 fma avx512f avx512bw avx512vl avx512_bf16 avx512_fp16 amx_tile amx_bf16"}};
   EXPECT_EQ(hardware_class(xeon), "intel-unknowngen-amx-2c2t");
   EXPECT_THROW(hardware_class(json{{"threads_used", "2"}}), SpecError);
+}
+
+TEST(machine_class, every_results_file_records_the_identity_of_this_machine) {
+  const auto ctx = host_context(2);
+  for (const char* key : {"cpu_vendor", "cpu_family", "cpu_model_number", "cpu_stepping", "cpu_uarch", "cpu_isa_tier",
+                          "cpu_virtualised", "caches_per_core", "machine_class"}) {
+    ASSERT_TRUE(ctx.count(key)) << key;
+    EXPECT_FALSE(ctx.at(key).empty()) << key;
+  }
+  EXPECT_EQ(ctx.at("machine_class"), hardware_class(json(ctx)));
+  EXPECT_EQ(ctx.at("machine_class"), host_hardware_class(2));
+  EXPECT_NE(ctx.at("machine_class").find("-2t"), std::string::npos);
+}
+
+TEST(machine_class, merge_refuses_two_generations_under_one_model_string) {
+  // Everything merge compared before agrees (model string, threads, commit, suite); only the
+  // generation differs, as with the Zen 4 run that once landed in a Zen 5 folder.
+  auto file = [](const std::string& uarch) {
+    json ctx = context_of(fixture(uarch == "zen4" ? "zen4-epyc-9r14-kvm.txt" : "zen5-epyc-9r45-kvm.txt"));
+    ctx.update({{"cpu_model", "AMD EPYC"}, {"executable", "sdpa-bench"}, {"git_commit", "abc"}, {"suite", "smoke"}});
+    return json{{"format", "sdpa-bench-results"}, {"format_version", 2}, {"context", ctx},
+                {"benchmarks", json::array()}};
+  };
+  try {
+    merge_results({{"zen4.json", file("zen4")}, {"zen5.json", file("zen5")}}, MergeOptions{});
+    FAIL() << "merged two generations";
+  } catch (const SpecError& e) {
+    EXPECT_NE(std::string(e.what()).find("machine class differs: zen4.json: 'amd-zen4-avx512bf16-2c2t-vm'; "
+                                         "zen5.json: 'amd-zen5-avx512bf16-2c2t-vm'"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_NO_THROW(merge_results({{"a.json", file("zen5")}, {"b.json", file("zen5")}}, MergeOptions{}));
 }
 
 }  // namespace
