@@ -170,7 +170,9 @@ Comparison compare_machines(const std::vector<ResultsFile>& files) {
         const std::string scen_i = files[i].context_text("scenario").empty() ? "single-stream" : files[i].context_text("scenario");
         if (scen_i != pc.scenario) pc.scenario += " vs " + scen_i;
       } else {
-        why = !a.ran ? cmp.letters[0] + " could not run it" : cmp.letters[i] + " could not run it";
+        const MachineBest& missing = !a.ran ? a : b;
+        why = cmp.letters[!a.ran ? 0 : i] +
+              (missing.why_not == "not in the file" ? " did not run it (not in the file)" : " could not run it");
       }
       pc.speedup.push_back(speed);
       pc.by.push_back(by);
@@ -244,7 +246,7 @@ Comparison compare_machines(const std::vector<ResultsFile>& files) {
     std::vector<Cell> row{text_cell(pc.label, "", pc.problem)};
     for (const MachineBest& mb : pc.best) {
       if (!mb.ran) {
-        row.push_back(text_cell("could not run", "skip", mb.why_not));
+        row.push_back(text_cell(mb.why_not == "not in the file" ? "not in the file" : "could not run", "skip", mb.why_not));
         continue;
       }
       row.push_back(text_cell(mb.backend + " " + (std::isfinite(mb.p90_ms) ? ms(mb.p90_ms) : "p50 " + ms(mb.p50_ms)), "",

@@ -251,6 +251,9 @@ TEST(report_compare, json_carries_the_same_tables_the_markdown_prints) {
   EXPECT_EQ(ids, (std::vector<std::string>{"latency", "throughput", "accuracy", "scaling"}));
   EXPECT_EQ(doc["files"][0]["tables"][0]["rows"][0][2]["title"], "a|b");
   EXPECT_EQ(doc["comparison"]["problems"][1]["speedup"][1], nullptr);  // NaN is null
+  // A file that never had the problem is told apart from a machine that could not run it.
+  EXPECT_EQ(doc["comparison"]["tables"][2]["rows"][1][1]["text"], "not in the file");
+  EXPECT_EQ(doc["comparison"]["problems"][1]["normalised_why"][1], "A did not run it (not in the file)");
   const std::string row = doc["comparison"]["tables"][2]["rows"][0][3]["text"];
   EXPECT_EQ(row, "B is 2.00x faster than A");
   const CliRun md = run("report " + files);

@@ -258,7 +258,7 @@ def comparison_bars_figure(title: str, labels: Sequence[str], machines: Sequence
                            times_ms: Sequence[Sequence[float]], reasons: Sequence[Sequence[str]]) -> Figure:
     """Grouped bars: one group per problem, one bar per machine in one colour per machine, the
     height each machine's best backend's time. A machine that could not run a problem gets no bar
-    but an "x" at the axis and the reason in the legend's footnote (the table carries it in full)."""
+    but an "x" at the axis (the tables say why: a skip and its reason, or not in the file)."""
     palette = plt.get_cmap("tab10").colors
     entries = len(machines)
     fig = _figure(entries, max(6.0, 0.9 * len(labels) * max(1, len(machines)) ** 0.5 + 2), 4.8)
@@ -275,7 +275,7 @@ def comparison_bars_figure(title: str, labels: Sequence[str], machines: Sequence
         missing = [x for x, h in zip(xs, heights) if not (h is not None and h > 0)]
         if missing:
             ax.scatter(missing, [floor * 1.1] * len(missing), marker="x", color=palette[m % len(palette)], s=40,
-                       label=f"{machine}: could not run ({len(missing)})")
+                       label=f"{machine}: no time ({len(missing)}: could not run, or not in the file)")
     ax.set_yscale("log")
     _readable_log_y(ax)
     ax.set_ylabel("best backend's p90 (ms)")  # p50 below 44 samples: the caption and table say

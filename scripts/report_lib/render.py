@@ -105,7 +105,7 @@ def comparison_plots(report: Report, tags: Sequence[str], name: _Namer) -> List[
         caption = f"{dtype}: the best backend's p90 per machine and problem (lower is faster)"
         cannot = sum(t is None for row in times for t in row)
         if cannot:
-            caption += f"; {cannot} problem(s) a machine could not run are marked x (reasons in the tables)"
+            caption += f"; x: {cannot} time(s) a machine does not have (why: in the tables below)"
         out.append(Plot(name(f"compare_{slug(dtype)}"), _png(fig), caption))
     return out
 
