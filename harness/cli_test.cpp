@@ -438,7 +438,7 @@ TEST(Cli, AResumeWithOtherRunOptionsIsRefused) {
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("scenario \"server\" -> \"single-stream\""), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("policy"), std::string::npos) << r.out;
-  r = run(args + " --policy quick --scenario server --qps 200 --threads 1");
+  r = run(args + " --policy quick --scenario server --qps 200 --threads 7");
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("threads"), std::string::npos) << r.out;
   r = run(args + " --policy quick --scenario server --qps 200");

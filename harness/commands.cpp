@@ -276,7 +276,7 @@ json run_context(const RunPlan& plan, const StoppingPolicy& policy, const Select
 
 // The run measures its own noise: the same GEMMs again at the end. A machine that changed speed
 // during the run (another job, thermal limits) shows here rather than in the tables.
-void recalibrate(json& context, const Peaks& peaks, const SelectedBackends& selected) {
+void recalibrate(json& context, const Peaks& peaks, SelectedBackends& selected) {
   std::cerr << "calibrating again (the run's noise check) ...\n";
   const Peaks end = calibrate(selected, std::cerr);
   end.add_to_context(context, "calibration_end");

@@ -48,6 +48,8 @@ int main(int argc, char** argv) {
 
   auto* dump = app.add_subcommand("dump", "Write q.npy k.npy v.npy out.npy ref.npy for one backend and problem");
   sdpa::add_selection_options(dump, plan, true);
+  // One value per --backend/--problem, so that the folder after them is not taken for a second.
+  for (const char* name : {"--backend", "--problem"}) dump->get_option(name)->allow_extra_args(false);
   auto* dump_pos = dump->add_option("dir", dump_dir, "Output folder (or --out-dir)");
   auto* dump_opt = dump->add_option("--out-dir", dump_dir, "Output folder");
   dump_pos->excludes(dump_opt);

@@ -72,11 +72,16 @@ std::string checked_machine_override(const char* value) {
 void RunPlan::resolve() {
   check_omp_num_threads();
   if (selection.threads < 0 || selection.threads > kMaxThreads) {
-    throw SpecError("--threads " + std::to_string(selection.threads) + ": must be 0 (all cores) to " +
-                    std::to_string(kMaxThreads));
+    throw SpecError("--threads " + std::to_string(selection.threads) + ": at most " + std::to_string(kMaxThreads) +
+                    " (0: all cores)");
   }
   if (!shard.empty()) std::tie(selection.shard_index, selection.shard_count) = parse_shard(shard);
-  const StoppingPolicy base = stopping_policy(policy);  // throws for an unknown name
+  StoppingPolicy base;
+  try {
+    base = stopping_policy(policy);
+  } catch (const std::invalid_argument& e) {
+    throw SpecError(std::string("--policy: ") + e.what());
+  }
   if (min_samples < 0) throw SpecError("--min-samples " + std::to_string(min_samples) + ": must be positive");
   if (min_samples > base.max_samples) {
     throw SpecError("--min-samples " + std::to_string(min_samples) + ": above the " + policy +
