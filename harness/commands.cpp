@@ -252,10 +252,10 @@ json run_context(const RunPlan& plan, const StoppingPolicy& policy, const Select
   context["scenario"] = plan.scenario;
   if (plan.scenario == "server") {
     context["scenario_rule"] =
-        plan.server_qps > 0 ? "Poisson arrivals at " + std::to_string(plan.server_qps) + " queries/s; latency = "
+        plan.server_qps > 0 ? "Poisson arrivals at " + rate_text(plan.server_qps) + " queries/s; latency = "
                                   "completion - arrival, queueing included"
                             : "the highest Poisson arrival rate whose p99 latency stays under " +
-                                  std::to_string(plan.server_p99_ms) + " ms (bisection), then measured at it";
+                                  rate_text(plan.server_p99_ms) + " ms (bisection), then measured at it";
   }
   context["timing"] =
       "real_time: device clock where the backend has one (kernel time), else wall; cpu_time: wall clock of the "

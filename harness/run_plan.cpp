@@ -57,6 +57,8 @@ void check_omp_num_threads() {
 
 }  // namespace
 
+std::string rate_text(double qps) { return short_g(qps); }
+
 std::string checked_machine_override(const char* value) {
   const std::string name = value ? value : "";
   const bool safe = !name.empty() && name != "." && name != ".." && name.size() <= 128 &&
@@ -101,6 +103,10 @@ void RunPlan::resolve() {
     // A rate at which fewer than 3 queries (the fewest a case reports) are expected within the
     // case's budget cannot be measured: it would only wait.
     const double budget = stopping().case_budget_s;
+    if (server_qps > kMaxServerQps) {
+      throw SpecError("--qps " + short_g(server_qps) + ": above " + short_g(kMaxServerQps) +
+                      " queries/s the arrivals are closer than the clock's nanosecond");
+    }
     if (server_qps > 0 && server_qps * budget < 3) {
       throw SpecError("--qps " + short_g(server_qps) + ": fewer than 3 queries would arrive in the " + policy +
                       " policy's case budget of " + short_g(budget) + " s; the lowest rate is " +
@@ -212,7 +218,7 @@ void add_measurement_options(CLI::App* cmd, RunPlan& plan) {
   cmd->add_flag("--isolate", plan.isolate, "Run each case in a child process (a crash or hang costs one case)");
   cmd->add_option("--case-timeout", plan.case_timeout_s,
                   "Seconds per isolated case (default: the policy's case budget + max time + 120; 190 in default)");
-  cmd->add_flag("!--no-calibration", plan.calibration, "Skip the calibration GEMMs");
+  cmd->add_flag_callback("--no-calibration", [&plan] { plan.calibration = false; }, "Skip the calibration GEMMs");
 }
 
 RunPlan parse_plan_args(const std::vector<std::string>& args) {

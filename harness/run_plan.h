@@ -30,6 +30,10 @@ namespace sdpa {
 // less than `check` does.
 inline constexpr double kCheckReferenceFlops = 2e10;
 inline constexpr double kRunReferenceFlops = 5e8;
+// The server scenario's highest arrival rate: one a nanosecond, the clock's resolution.
+inline constexpr double kMaxServerQps = 1e9;
+// A rate or a number of seconds as a short decimal ("0.3", "1e+09"), never 300 digits.
+std::string rate_text(double qps);
 
 struct RunPlan {
   Selection selection;

@@ -66,14 +66,14 @@ TEST(RunPlan, ResolveRefusesWhatWouldBeIgnoredOrHang) {
   EXPECT_NE(refused([&](RunPlan& p) { p.max_time_s = -1; }), "");
   EXPECT_NE(refused([&](RunPlan& p) { p.min_samples = 100000000; }).find("cap of 2000"), std::string::npos);
   EXPECT_NE(refused([&](RunPlan& p) { p.policy = "nosuch"; }).find("default, quick, gate, p99"), std::string::npos);
-  for (double qps : {0.001, 1e-12, 1e-15}) {
+  for (double qps : {0.001, 1e-12, 1e-15, 1e308}) {
     const std::string why = refused([&](RunPlan& p) {
       p.scenario = "server";
       p.server_qps = qps;
       p.max_time_s = 1;
     });
     EXPECT_NE(why.find("--qps"), std::string::npos) << qps;
-    EXPECT_EQ(why.find("e+308"), std::string::npos) << why;
+    EXPECT_LT(why.size(), 200u) << why;  // a short number, never hundreds of digits
   }
   EXPECT_NE(refused([&](RunPlan& p) { p.scenario = "server"; }).find("--qps RATE"), std::string::npos);
   EXPECT_NE(refused([&](RunPlan& p) {

@@ -80,7 +80,8 @@ def stopping_policy(name, binary=None):
     """The named policy: the binary's numbers where it is at hand, else POLICIES."""
     policies = policies_from_binary(binary) or POLICIES
     if name not in policies:
-        raise SpecError(f"stopping policy '{name}': must be one of {', '.join(policies)}")
+        names = list(policies)
+        raise SpecError(f"stopping policy '{name}': must be {', '.join(names[:-1])} or {names[-1]}")
     return policies[name]
 
 
