@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <tuple>
 
+#include "harness/inputs.h"
 #include "harness/isolation.h"
 #include "harness/machine_info.h"
 #include "harness/offline.h"
@@ -58,6 +59,26 @@ void check_omp_num_threads() {
 }  // namespace
 
 std::string rate_text(double qps) { return short_g(qps); }
+
+PreparedCase::PreparedCase(const RunPlan& plan) : policy_(plan.stopping()) {
+  const std::vector<Problem> problems = select_problems(plan.selection);
+  if (plan.selection.backends.size() != 1 || plan.selection.backends.front() == "all" || problems.size() != 1) {
+    throw SpecError("PreparedCase: the plan must select one backend and one problem");
+  }
+  if (plan.scenario == "offline") throw SpecError("PreparedCase: the offline scenario searches its own batches");
+  problem_ = problems.front();
+  selected_ = select_backends(plan.selection);
+  if (selected_.backends.empty()) throw std::runtime_error(selected_.missing.front());
+  Backend& b = backend();
+  if (const Support s = b.available(); !s) throw std::runtime_error(b.name() + ": unavailable: " + s.reason);
+  if (const Support s = b.supports(problem_); !s) throw std::runtime_error(b.name() + ": declines: " + s.reason);
+  inputs_ = generate_inputs(problem_);
+  b.prepare(problem_, inputs_);
+}
+
+PreparedCase::~PreparedCase() { backend().release(); }
+
+Measurement PreparedCase::measure() { return sdpa::measure(backend(), policy_); }
 
 std::string checked_machine_override(const char* value) {
   const std::string name = value ? value : "";

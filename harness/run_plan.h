@@ -9,6 +9,7 @@
 //   plan.fingerprint();               // what a resumed run must share with the journal
 //   RunPlan one = case_plan(plan, "blocked_cpu", problem);   // one (backend, problem) case
 //   CaseResult r = run_planned_case(one);                    // run it as the plan says
+//   PreparedCase c(one); c.measure(); c.measure();           // or prepare once, measure often
 #pragma once
 
 #include <string>
@@ -94,6 +95,28 @@ RunPlan case_plan(const RunPlan& base, const std::string& backend, const Problem
 // in a child when plan.isolate), with the run's reference budget. SpecError for a plan that
 // selects other than one backend and one problem.
 CaseResult run_planned_case(const RunPlan& plan);
+
+// One case prepared once and measured as often as asked (an A/B worker interleaves two of
+// these): the backend selected, the inputs generated and prepare() done in the constructor,
+// release() in the destructor. Throws SpecError for a plan of other than one backend and one
+// problem, std::runtime_error when the backend cannot run the case here (with its reason).
+class PreparedCase {
+ public:
+  explicit PreparedCase(const RunPlan& plan);
+  ~PreparedCase();
+  PreparedCase(const PreparedCase&) = delete;
+  PreparedCase& operator=(const PreparedCase&) = delete;
+  // One measurement under the plan's policy and scenario (single-stream or server).
+  Measurement measure();
+  Backend& backend() { return *selected_.backends.front(); }
+  const Problem& problem() const { return problem_; }
+
+ private:
+  SelectedBackends selected_;
+  Problem problem_;
+  Inputs inputs_;  // a backend may read its inputs in place until release()
+  StoppingPolicy policy_;
+};
 
 // SDPA_MACHINE, when set, as a results folder name: a single safe path component (letters,
 // digits, '.', '_', '-'; not "." or ".."), else SpecError.

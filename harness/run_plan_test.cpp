@@ -147,6 +147,19 @@ TEST(RunPlan, CasePlanSelectsOneCase) {
   EXPECT_GE(r.measurement->wall_ms.size(), 8u);
 }
 
+TEST(RunPlan, APreparedCaseMeasuresAsOftenAsAsked) {
+  RunPlan plan = case_plan(RunPlan{}, "naive", parse_problem("sq=8,d=8"));
+  plan.policy = "quick";
+  PreparedCase c(plan);
+  const Measurement a = c.measure(), b = c.measure();
+  EXPECT_GE(a.wall_ms.size(), 8u);
+  EXPECT_GE(b.wall_ms.size(), 8u);
+  EXPECT_EQ(a.scenario, "single-stream");
+  RunPlan two = plan;
+  two.selection.problems.push_back("sq=16,d=8");
+  EXPECT_THROW(PreparedCase{two}, SpecError);
+}
+
 TEST(StoppingPolicies, OneRegistryNamesEveryPolicy) {
   const std::vector<std::string> names = stopping_policy_names();
   EXPECT_EQ(names, (std::vector<std::string>{"default", "quick", "gate", "p99"}));
