@@ -2,6 +2,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 #include <sys/wait.h>
+#include <csignal>
+#include <cstdlib>
+#include <iterator>
 
 #include <cstdio>
 #include <filesystem>
@@ -19,8 +22,9 @@ struct Result {
   std::string out;
 };
 
+// `exe` "" runs `args` as a shell command line of its own.
 Result run(const std::string& args, const std::string& exe = SDPA_BENCH_EXE) {
-  const std::string cmd = exe + " " + args + " 2>&1";
+  const std::string cmd = (exe.empty() ? "" : exe + " ") + args + " 2>&1";
   Result r;
   FILE* pipe = popen(cmd.c_str(), "r");
   char buf[4096];
@@ -294,6 +298,200 @@ TEST(Cli, StudiesPrintTheirTables) {
   EXPECT_NE(r.out.find("| naive | f16 | 32 | none | normal |"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("| naive | bf16 | 32 | none | normal |"), std::string::npos) << r.out;
   EXPECT_EQ(run("study nonsense").code, 2);
+}
+
+// Issue 21 (run side): misuse gives exit 2 with the reason, before anything is computed or written.
+
+std::string read_text(const fs::path& p) {
+  std::ifstream in(p);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+bool any_leftover(const fs::path& dir) {
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    if (name.find(".tmp.") != std::string::npos || name.find(".partial.jsonl") != std::string::npos) return true;
+  }
+  return false;
+}
+
+TEST(Cli, AnIsolatedServerRunMeasuresTheServerInItsChildren) {
+  const fs::path dir = temp_dir("isolated_server");
+  const std::string out = (dir / "r.json").string();
+  const Result r = run("run --isolate --backend naive --problem sq=16,d=8 --policy quick --no-calibration "
+                       "--scenario server --qps 50 --out " + out);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const nlohmann::json j = nlohmann::json::parse(read_text(out));
+  EXPECT_EQ(j["context"]["scenario"], "server");
+  int medians = 0;
+  for (const auto& e : j["benchmarks"]) {
+    if (e.value("aggregate_name", "") != "median") continue;
+    ++medians;
+    EXPECT_EQ(e["scenario"], "server") << e.dump();  // it was single-stream: the children never heard of --qps
+    EXPECT_EQ(e["offered_qps"], 50.0);
+    EXPECT_TRUE(e.contains("note_threads")) << e.dump();
+  }
+  EXPECT_EQ(medians, 1);
+}
+
+TEST(Cli, IsolatedOfflineIsRefusedBeforeCalibratingOrJournalling) {
+  const fs::path dir = temp_dir("isolated_offline");
+  const std::string out = (dir / "r.json").string();
+  const Result r = run("run --isolate --scenario offline --backend naive --problem sq=16,d=8 --out " + out);
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("--isolate"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("calibrat"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(out + ".partial.jsonl"));
+}
+
+TEST(Cli, AbsurdNumbersAreExitTwoNotAHang) {
+  const std::string base = "run --backend naive --problem sq=16,d=8 --no-calibration --out /nonexistent/x.json ";
+  for (const char* qps : {"0.001", "1e-12", "1e-15"}) {
+    const Result r = run(base + "--scenario server --max-time 1 --qps " + qps);
+    EXPECT_EQ(r.code, 2) << qps << ": " << r.out;
+    EXPECT_NE(r.out.find("--qps"), std::string::npos) << r.out;
+  }
+  for (const char* bad : {"--max-time nan", "--case-timeout nan --isolate", "--max-time inf", "--max-time -1",
+                          "--min-samples 100000000", "--threads 5000", "--policy nosuch"}) {
+    const Result r = run(base + bad);
+    EXPECT_EQ(r.code, 2) << bad << ": " << r.out;
+    EXPECT_EQ(r.out.find("179769313486231570"), std::string::npos) << r.out;  // DBL_MAX in full
+  }
+  Result r = run("env OMP_NUM_THREADS=100000 " + std::string(SDPA_BENCH_EXE) + " " + base, "");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("OMP_NUM_THREADS=100000"), std::string::npos) << r.out;
+  r = run("env SDPA_BLOCKED_CPU_ISA=garbage " + std::string(SDPA_BENCH_EXE) + " check --problem sq=16,d=8", "");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("SDPA_BLOCKED_CPU_ISA=garbage"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("pass "), std::string::npos) << "ran before refusing: " << r.out;
+}
+
+TEST(Cli, TheMachineOverrideNeverLeavesResults) {
+  const fs::path dir = temp_dir("machine");
+  for (const char* bad : {"../../escaped", "", ".."}) {
+    const Result r = run("env SDPA_MACHINE='" + std::string(bad) + "' sh -c 'cd " + dir.string() + " && " +
+                             SDPA_BENCH_EXE + " run --backend naive --problem sq=8,d=8 --policy quick --no-calibration'",
+                         "");
+    EXPECT_EQ(r.code, 2) << bad << ": " << r.out;
+    EXPECT_NE(r.out.find("SDPA_MACHINE"), std::string::npos) << r.out;
+  }
+  EXPECT_FALSE(fs::exists(dir.parent_path().parent_path() / "escaped"));
+  EXPECT_FALSE(fs::exists(dir / "results"));
+}
+
+TEST(Cli, ASecondRunToTheSameOutIsRefusedNamingTheHolder) {
+  const fs::path dir = temp_dir("lock");
+  const std::string out = (dir / "r.json").string();
+  const std::string pidfile = (dir / "pid").string();
+  // The first run hangs in its only case (in-process), holding the lock.
+  std::system((std::string(SDPA_BENCH_FAULTS_EXE) + " run --backend fault_hang --problem sq=8,d=8 --no-calibration "
+               "--policy quick --out " + out + " >/dev/null 2>&1 & echo $! > " + pidfile).c_str());
+  for (int i = 0; i < 200 && !fs::exists(out + ".lock"); ++i) usleep(50000);
+  usleep(200000);
+  const std::string holder = read_text(pidfile);
+  const Result r = run("run --backend naive --problem sq=8,d=8 --no-calibration --policy quick --out " + out);
+  const pid_t pid = static_cast<pid_t>(std::stol(holder));
+  ::kill(pid, SIGKILL);
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("another run (pid " + std::to_string(pid)), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(out));
+}
+
+TEST(Cli, AWriteThatFailsSaysWhyAndLeavesNothing) {
+  const fs::path dir = temp_dir("leftovers");
+  Result r = run("run --backend naive --problem sq=8,d=8 --no-calibration --policy quick --out " + dir.string());
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("is a directory"), std::string::npos) << r.out;
+  r = run("run --backend naive --problem sq=8,d=8 --no-calibration --policy quick --out ''");
+  EXPECT_EQ(r.code, 2) << r.out;
+  // A file size limit stands in for a full disk: the write fails with the system's reason.
+  const std::string out = (dir / "r.json").string();
+  r = run("sh -c \"trap '' XFSZ; ulimit -f 1; " + std::string(SDPA_BENCH_EXE) +
+              " run --backend naive --problem sq=64,d=8 --problem sq=32,d=8 --no-calibration --policy quick --out " +
+              out + "\"",
+          "");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("File too large"), std::string::npos) << r.out;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos) << e.path();
+  }
+}
+
+TEST(Cli, AResumeWithOtherRunOptionsIsRefused) {
+  const fs::path dir = temp_dir("resume_options");
+  const std::string out = (dir / "r.json").string();
+  const std::string args = "run --backend naive --no-calibration --problem sq=16,d=8 --problem sq=32,d=8 --out " + out;
+  Result r = run(args + " --policy quick --scenario server --qps 200");
+  ASSERT_EQ(r.code, 0) << r.out;
+  const nlohmann::json j = nlohmann::json::parse(read_text(out));
+  // The journal of a run killed after its first case: the context, then the case.
+  fs::remove(out);
+  {
+    nlohmann::json first_case = nlohmann::json::array();
+    for (const auto& e : j["benchmarks"]) {
+      if (e["run_name"] == j["benchmarks"][0]["run_name"]) first_case.push_back(e);
+    }
+    std::ofstream journal(out + ".partial.jsonl");
+    journal << nlohmann::json{{"context", j["context"]}}.dump() << "\n" << first_case.dump() << "\n";
+  }
+  r = run(args + " --policy gate");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("scenario \"server\" -> \"single-stream\""), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("policy"), std::string::npos) << r.out;
+  r = run(args + " --policy quick --scenario server --qps 200 --threads 7");
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("threads"), std::string::npos) << r.out;
+  r = run(args + " --policy quick --scenario server --qps 200");
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("resuming"), std::string::npos) << r.out;
+}
+
+TEST(Cli, ShardsSplitStudiesAndDump) {
+  const std::string problems = " --problem b=1,hq=1,sq=16,d=8 --problem b=1,hq=1,sq=32,d=8";
+  const Result a = run("study error --backend naive --shard 0/2" + problems);
+  const Result b = run("study error --backend naive --shard 1/2" + problems);
+  ASSERT_EQ(a.code, 0) << a.out;
+  ASSERT_EQ(b.code, 0) << b.out;
+  EXPECT_NE(a.out, b.out);
+  EXPECT_NE(a.out.find("| naive |"), std::string::npos) << a.out;
+  EXPECT_NE(b.out.find("| naive |"), std::string::npos) << b.out;
+  const Result sa = run("study saturation --shard 0/2" + problems);
+  const Result sb = run("study saturation --shard 1/2" + problems);
+  EXPECT_NE(sa.out, sb.out);
+  EXPECT_EQ(run("study saturation --backend nonexistent" + problems).code, 2);
+  const Result dist = run("study error --backend naive --dist uniform --problem b=1,hq=1,sq=16,d=8");
+  EXPECT_NE(dist.out.find("| uniform |"), std::string::npos) << dist.out;
+  EXPECT_EQ(run("study error --backend naive --dist nosuch --problem b=1,hq=1,sq=16,d=8").code, 2);
+
+  const fs::path dir = temp_dir("dump_shard");
+  Result d = run("dump --backend naive --problem sq=8,d=8 --shard 1/2 --out-dir " + dir.string());
+  EXPECT_EQ(d.code, 0) << d.out;
+  EXPECT_FALSE(fs::exists(dir / "q.npy"));
+  d = run("dump --backend naive --problem sq=8,d=8 --shard 0/2 --out-dir " + dir.string());
+  EXPECT_EQ(d.code, 0) << d.out;
+  EXPECT_TRUE(fs::exists(dir / "q.npy"));
+}
+
+TEST(Cli, HelpNamesDefaultsAndExitCodesAndPoliciesComeFromTheRegistry) {
+  for (const char* cmd : {"run", "check", "dump", "study", "report", "merge", "gate", "list"}) {
+    const Result r = run(std::string(cmd) + " --help");
+    EXPECT_EQ(r.code, 0) << r.out;
+    EXPECT_NE(r.out.find("Exit codes: 0 ok; 1"), std::string::npos) << cmd << ": " << r.out;
+  }
+  const Result help = run("run --help");
+  EXPECT_NE(help.out.find("default 0: all cores"), std::string::npos) << help.out;
+  EXPECT_NE(help.out.find("gate: 16+ samples"), std::string::npos) << help.out;
+  EXPECT_NE(help.out.find("190 in default"), std::string::npos) << help.out;
+  const Result list = run("list --policies --json");
+  ASSERT_EQ(list.code, 0) << list.out;
+  const nlohmann::json policies = nlohmann::json::parse(list.out);
+  std::set<std::string> names;
+  for (const auto& p : policies) names.insert(p["name"].get<std::string>());
+  EXPECT_EQ(names, (std::set<std::string>{"default", "quick", "gate", "p99"}));
+  // check --out is check --json's new name.
+  const fs::path dir = temp_dir("check_out");
+  EXPECT_EQ(run("check --backend naive --problem sq=8,d=8 --out " + (dir / "c.json").string()).code, 0);
+  EXPECT_TRUE(fs::exists(dir / "c.json"));
 }
 
 TEST(Cli, ARunWhereNothingCanRunIsNotAPass) {

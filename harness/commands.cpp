@@ -13,6 +13,7 @@
 #include "harness/calibration.h"
 #include "harness/machine_class.h"
 #include "harness/machine_info.h"
+#include "harness/output_lock.h"
 #include "harness/report.h"
 #include "harness/report_csv.h"
 #include "harness/reporters.h"
@@ -27,20 +28,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The fp64 oracle is as slow as the naive kernel; above these budgets it checks a sample of
-// rows (every row of a sampled (b, h) stride), which still catches any systematic error.
-constexpr double kCheckReferenceFlops = 2e10;
-constexpr double kRunReferenceFlops = 5e8;
-
 std::string machine_name() {
-  if (const char* env = std::getenv("SDPA_MACHINE")) return env;
+  if (const char* env = std::getenv("SDPA_MACHINE")) return checked_machine_override(env);
   return host_hardware_class(omp_threads());  // the class the results file's context records
-}
-
-DType parse_dtype(const std::string& name) {
-  if (name == "f16") return DType::f16;
-  if (name == "bf16") return DType::bf16;
-  return DType::f32;
 }
 
 std::string utc_now(const char* format) {
@@ -94,14 +84,6 @@ void print_left_out(const SelectedBackends& selected) {
             << ". Include everything with --backend all.\n";
 }
 
-// What an isolated child needs besides its backend and problem.
-std::vector<std::string> child_selection_args(const Selection& sel) {
-  std::vector<std::string> args;
-  if (sel.threads > 0) args.insert(args.end(), {"--threads", std::to_string(sel.threads)});
-  if (!sel.vulkan_device.empty()) args.insert(args.end(), {"--vulkan-device", sel.vulkan_device});
-  return args;
-}
-
 // Exit 1 when nothing could run: every selected backend unavailable or not built.
 bool nothing_ran(const SelectedBackends& selected) {
   for (const auto& b : selected.backends) {
@@ -119,7 +101,9 @@ void explain_nothing_ran(const SelectedBackends& selected) {
 
 }  // namespace
 
-int cmd_list(const Selection& sel) {
+int cmd_list(RunPlan plan) {
+  plan.resolve();
+  const Selection& sel = plan.selection;
   apply_threads(sel);
   Selection all = sel;
   all.backends = {"all"};
@@ -141,7 +125,38 @@ int cmd_list(const Selection& sel) {
   return 0;
 }
 
-int cmd_check(const Selection& sel, const CheckOptions& opts) {
+int cmd_list_policies(bool as_json) {
+  json list = json::array();
+  for (const NamedPolicy& named : stopping_policies()) {
+    const StoppingPolicy& p = named.policy;
+    list.push_back({{"name", p.name},
+                    {"summary", named.summary},
+                    {"warmup", p.warmup},
+                    {"min_samples", p.min_samples},
+                    {"max_samples", p.max_samples},
+                    {"min_time_s", p.min_time_s},
+                    {"max_time_s", p.max_time_s},
+                    {"case_budget_s", p.case_budget_s},
+                    {"target_rel_stderr", p.target_rel_stderr}});
+  }
+  if (as_json) {
+    std::cout << list.dump(1) << "\n";
+    return 0;
+  }
+  std::cout << "stopping policies (--policy NAME; default: default):\n";
+  for (const json& p : list) {
+    std::cout << "  " << p["name"].get<std::string>() << ": " << p["summary"].get<std::string>() << "\n      ";
+    for (const char* key : {"warmup", "min_samples", "max_samples", "min_time_s", "max_time_s", "case_budget_s",
+                            "target_rel_stderr"}) {
+      std::cout << key << " " << p[key].dump() << (std::string(key) == "target_rel_stderr" ? "\n" : ", ");
+    }
+  }
+  return 0;
+}
+
+int cmd_check(RunPlan plan, const CheckOptions& opts) {
+  plan.resolve();
+  const Selection& sel = plan.selection;
   apply_threads(sel);
   SelectedBackends selected = select_backends(sel);
   const std::vector<Problem> problems = select_problems(sel);
@@ -156,9 +171,11 @@ int cmd_check(const Selection& sel, const CheckOptions& opts) {
   if (!opts.json_out.empty()) reporters.push_back(&json_out.emplace(opts.json_out));
   RunnerOptions options;
   options.reference_budget_flops = kCheckReferenceFlops;
-  if (opts.isolate) {
-    options.isolate = IsolationOptions{opts.case_timeout_s > 0 ? opts.case_timeout_s : 600.0, false,
-                                       child_selection_args(sel)};
+  if (plan.isolate) {
+    std::vector<std::string> args;  // the selection's threads and device; check measures nothing
+    if (sel.threads > 0) args.insert(args.end(), {"--threads", std::to_string(sel.threads)});
+    if (!sel.vulkan_device.empty()) args.insert(args.end(), {"--vulkan-device", sel.vulkan_device});
+    options.isolate = IsolationOptions{plan.case_timeout_s > 0 ? plan.case_timeout_s : 600.0, false, args};
   }
   run_cases(problems, selected, options, reporters);
 
@@ -176,29 +193,115 @@ int cmd_check(const Selection& sel, const CheckOptions& opts) {
   return 0;
 }
 
-int cmd_run(const Selection& sel, const RunOptions& opts) {
+namespace {
+
+// A resumed run must measure what its journal's first part measured: the same scenario, rate,
+// policy and overrides, threads, isolation, cache state and binary. Else the file would mix them.
+void refuse_other_run_options(const json& journalled, const json& now, const std::string& out) {
+  if (!journalled.is_object()) {
+    throw SpecError(out + ".partial.jsonl: its run recorded no run options (an older binary); start over with "
+                          "--fresh");
+  }
+  std::string differences;
+  for (const auto& [key, value] : now.items()) {
+    const json before = journalled.contains(key) ? journalled[key] : json();
+    if (before != value) differences += (differences.empty() ? "" : ", ") + key + " " + before.dump() + " -> " + value.dump();
+  }
+  if (!differences.empty()) {
+    throw SpecError("cannot resume " + out + ": the killed run was measured with other options (" + differences +
+                    "); run with those options again, or start over with --fresh");
+  }
+}
+
+// The first part's calibration of a resumed run: every row of the file is held to the same
+// denominators.
+Peaks resumed_peaks(const json& first) {
+  Peaks peaks;
+  for (const json& c : first.value("calibrations", json::array())) {
+    Calibration cal{c.value("device_class", ""), c.value("gemm", ""), c.value("tflops", 0.0)};
+    cal.dtype = parse_problem("dtype=" + c.value("dtype", "f32")).dtype;  // core's parser: SpecError if unknown
+    cal.from_library = c.value("from_library", false);
+    peaks.all.push_back(cal);
+  }
+  for (const auto& [key, value] : first.items()) {
+    const std::string pre = "bandwidth_", post = "_gbs";
+    if (key.rfind(pre, 0) == 0 && key.size() > pre.size() + post.size() && value.is_number()) {
+      peaks.bandwidth_gbs[key.substr(pre.size(), key.size() - pre.size() - post.size())] = value.get<double>();
+    }
+  }
+  return peaks;
+}
+
+json run_context(const RunPlan& plan, const StoppingPolicy& policy, const SelectedBackends& selected,
+                 std::size_t cases) {
+  json context = base_context("run");
+  // The overrides are part of what the percentiles can claim: they are recorded with the name.
+  std::string overrides;
+  if (plan.min_samples > 0) overrides += ", min " + std::to_string(policy.min_samples) + " samples";
+  if (plan.max_time_s > 0) {
+    char max_time[64];
+    std::snprintf(max_time, sizeof max_time, ", max %g s per case once the minimum samples are in", policy.max_time_s);
+    overrides += max_time;
+  }
+  context["stopping_policy"] = policy.name + overrides + (policy.cold ? " (cold caches)" : " (hot caches)");
+  context["run_options"] = plan.fingerprint();
+  context["scenario"] = plan.scenario;
+  if (plan.scenario == "server") {
+    context["scenario_rule"] =
+        plan.server_qps > 0 ? "Poisson arrivals at " + rate_text(plan.server_qps) + " queries/s; latency = "
+                                  "completion - arrival, queueing included"
+                            : "the highest Poisson arrival rate whose p99 latency stays under " +
+                                  rate_text(plan.server_p99_ms) + " ms (bisection), then measured at it";
+  }
+  context["timing"] =
+      "real_time: device clock where the backend has one (kernel time), else wall; cpu_time: wall clock of the "
+      "host call to completion (end-to-end latency)";
+  const Selection& sel = plan.selection;
+  if (!sel.suite.empty()) context["suite"] = sel.suite;
+  if (sel.shard_count > 1) {
+    context["shard"] = std::to_string(sel.shard_index) + "/" + std::to_string(sel.shard_count);
+    context["shard_cases"] = cases;
+  }
+  if (plan.isolate) {
+    context["isolation"] =
+        "each case in a child process, limit " + std::to_string(int(plan.isolated_case_timeout())) + " s";
+  }
+  add_backend_context(context, selected);
+  return context;
+}
+
+// The run measures its own noise: the same GEMMs again at the end. A machine that changed speed
+// during the run (another job, thermal limits) shows here rather than in the tables.
+void recalibrate(json& context, const Peaks& peaks, SelectedBackends& selected) {
+  std::cerr << "calibrating again (the run's noise check) ...\n";
+  const Peaks end = calibrate(selected, std::cerr);
+  end.add_to_context(context, "calibration_end");
+  const double drift = calibration_drift(peaks, end);
+  context["calibration_drift"] = drift;
+  if (drift > 0.05) {
+    context["noise_warning"] = "the calibration GEMMs differed by " + std::to_string(int(100 * drift)) +
+                               "% between the start and the end of the run: the machine's speed changed";
+    std::cerr << "warning: " << context["noise_warning"].get<std::string>() << "\n";
+  }
+}
+
+}  // namespace
+
+int cmd_run(RunPlan plan) {
+  plan.resolve();  // every option and the environment, before anything is computed or written
+  const Selection& sel = plan.selection;
   apply_threads(sel);
   SelectedBackends selected = select_backends(sel);
   const std::vector<Problem> problems = select_problems(sel);
   admit_problems(problems);
   apply_shard(selected, problems, sel.shard_index, sel.shard_count);
-  StoppingPolicy policy = stopping_policy(opts.policy);
-  if (opts.min_samples > 0) policy.min_samples = opts.min_samples;
-  if (opts.max_time_s > 0) policy.max_time_s = opts.max_time_s;
-  policy.cold = opts.cold;
-  if (opts.scenario == "server") {
-    if ((opts.server_qps > 0) == (opts.server_p99_ms > 0)) {
-      throw SpecError("--scenario server: give either --qps RATE or --server-p99-ms BOUND");
-    }
-    policy.server_qps = opts.server_qps;
-    policy.server_p99_bound_ms = opts.server_p99_ms;
-  } else if (opts.server_qps > 0 || opts.server_p99_ms > 0) {
-    throw SpecError("--qps and --server-p99-ms belong to --scenario server");
-  }
+  const StoppingPolicy policy = plan.stopping();
 
-  const std::string out = opts.out.empty() ? default_out(sel) : opts.out;
+  const std::string out = plan.out.empty() ? default_out(sel) : plan.out;
+  if (fs::is_directory(out)) throw SpecError(out + " is a directory: --out names a results file");
+  const OutputLock lock(out);  // held until the file is written: a second run to `out` is refused
   const bool journal = fs::exists(out + ".partial.jsonl");
-  if (fs::exists(out) && !opts.force && !(journal && !opts.fresh)) {
+  if (fs::exists(out) && !plan.force && !(journal && !plan.fresh)) {
     throw SpecError(out + " exists (a finished results file): give another --out, or --force to replace it");
   }
   std::set<std::string> wanted;
@@ -207,7 +310,11 @@ int cmd_run(const Selection& sel, const RunOptions& opts) {
       if (selected.wants(*b, p)) wanted.insert(case_name(b->name(), p));
     }
   }
-  ResultsWriter writer(out, !opts.fresh, wanted);
+  ResultsWriter writer(out, !plan.fresh, wanted);
+  json context = run_context(plan, policy, selected, wanted.size());
+  if (const json* first = writer.resumed_context()) {
+    refuse_other_run_options(first->value("run_options", json()), context["run_options"], out);
+  }
   if (writer.resumed() > 0) {
     std::cerr << "resuming " << out << ": " << writer.resumed() << " case(s) already done (--fresh to start over)\n";
   }
@@ -217,54 +324,13 @@ int cmd_run(const Selection& sel, const RunOptions& opts) {
   }
   print_left_out(selected);
 
-  json context = base_context("run");
-  // The overrides are part of what the percentiles can claim: they are recorded with the name.
-  std::string overrides;
-  if (opts.min_samples > 0) overrides += ", min " + std::to_string(policy.min_samples) + " samples";
-  if (opts.max_time_s > 0) {
-    char max_time[64];
-    std::snprintf(max_time, sizeof max_time, ", max %g s per case once the minimum samples are in", policy.max_time_s);
-    overrides += max_time;
-  }
-  context["stopping_policy"] = policy.name + overrides + (policy.cold ? " (cold caches)" : " (hot caches)");
-  context["scenario"] = opts.scenario;
-  if (opts.scenario == "server") {
-    context["scenario_rule"] =
-        opts.server_qps > 0 ? "Poisson arrivals at " + std::to_string(opts.server_qps) + " queries/s; latency = "
-                                  "completion - arrival, queueing included"
-                            : "the highest Poisson arrival rate whose p99 latency stays under " +
-                                  std::to_string(opts.server_p99_ms) + " ms (bisection), then measured at it";
-  }
-  context["timing"] =
-      "real_time: device clock where the backend has one (kernel time), else wall; cpu_time: wall clock of the "
-      "host call to completion (end-to-end latency)";
-  if (!sel.suite.empty()) context["suite"] = sel.suite;
-  if (sel.shard_count > 1) {
-    context["shard"] = std::to_string(sel.shard_index) + "/" + std::to_string(sel.shard_count);
-    context["shard_cases"] = wanted.size();
-  }
-  add_backend_context(context, selected);
-
-  // A resumed run keeps the first part's calibration and start date: every row of the file is
-  // then held to the same denominators.
   Peaks peaks;
   if (const json* first = writer.resumed_context()) {
     context["date"] = first->value("date", context["date"]);
     context["resumed"] = true;
     context["resumed_at"] = utc_now("%Y-%m-%dT%H:%M:%SZ");
-    for (const json& c : first->value("calibrations", json::array())) {
-      Calibration cal{c.value("device_class", ""), c.value("gemm", ""), c.value("tflops", 0.0)};
-      cal.dtype = parse_dtype(c.value("dtype", "f32"));
-      cal.from_library = c.value("from_library", false);
-      peaks.all.push_back(cal);
-    }
-    for (const auto& [key, value] : first->items()) {
-      const std::string pre = "bandwidth_", post = "_gbs";
-      if (key.rfind(pre, 0) == 0 && key.size() > pre.size() + post.size() && value.is_number()) {
-        peaks.bandwidth_gbs[key.substr(pre.size(), key.size() - pre.size() - post.size())] = value.get<double>();
-      }
-    }
-  } else if (!opts.no_calibration) {
+    peaks = resumed_peaks(*first);
+  } else if (plan.calibration) {
     peaks = calibrate(selected, std::cerr);
   }
   peaks.add_to_context(context);
@@ -276,40 +342,11 @@ int cmd_run(const Selection& sel, const RunOptions& opts) {
   }
   ProgressReporter progress(std::cerr, total_flops, isatty(STDERR_FILENO) != 0);
   ResultsReporter results(writer, peaks, selected);
-  RunnerOptions options;
-  options.policy = &policy;
-  options.reference_budget_flops = kRunReferenceFlops;
+  RunnerOptions options = runner_options(plan);
   options.already_done = [&](const Backend& b, const Problem& p) { return writer.done(case_name(b.name(), p)); };
-  options.offline = opts.scenario == "offline";
-  if (options.offline && opts.isolate) throw SpecError("--scenario offline and --isolate: not together (yet)");
-  if (opts.isolate) {
-    // The child's own limits (budget, max time) plus room for inputs, reference and set-up.
-    const double timeout = opts.case_timeout_s > 0 ? opts.case_timeout_s
-                                                   : policy.case_budget_s + policy.max_time_s + 120.0;
-    std::vector<std::string> args = child_selection_args(sel);
-    args.insert(args.end(), {"--policy", policy.name});
-    if (opts.min_samples > 0) args.insert(args.end(), {"--min-samples", std::to_string(opts.min_samples)});
-    if (opts.max_time_s > 0) args.insert(args.end(), {"--max-time", std::to_string(opts.max_time_s)});
-    if (opts.cold) args.push_back("--cold");
-    options.isolate = IsolationOptions{timeout, true, args};
-    context["isolation"] = "each case in a child process, limit " + std::to_string(int(timeout)) + " s";
-  }
   run_cases(problems, selected, options, {&progress, &results});
 
-  // The run measures its own noise: the same GEMMs again at the end. A machine that changed
-  // speed during the run (another job, thermal limits) shows here rather than in the tables.
-  if (!opts.no_calibration && !peaks.all.empty()) {
-    std::cerr << "calibrating again (the run's noise check) ...\n";
-    const Peaks end = calibrate(selected, std::cerr);
-    end.add_to_context(context, "calibration_end");
-    const double drift = calibration_drift(peaks, end);
-    context["calibration_drift"] = drift;
-    if (drift > 0.05) {
-      context["noise_warning"] = "the calibration GEMMs differed by " + std::to_string(int(100 * drift)) +
-                                 "% between the start and the end of the run: the machine's speed changed";
-      std::cerr << "warning: " << context["noise_warning"].get<std::string>() << "\n";
-    }
-  }
+  if (plan.calibration && !peaks.all.empty()) recalibrate(context, peaks, selected);
   writer.finish(context);
   std::cerr << "wrote " << out << "\n";
   const ResultsFile file = load_results(out);
@@ -317,7 +354,9 @@ int cmd_run(const Selection& sel, const RunOptions& opts) {
   return progress.counts().any_failure() ? 1 : 0;
 }
 
-int cmd_dump(const Selection& sel, const std::string& dir) {
+int cmd_dump(RunPlan plan, const std::string& dir) {
+  plan.resolve();
+  const Selection& sel = plan.selection;
   apply_threads(sel);
   if (sel.backends.size() != 1 || sel.backends.front() == "all") throw SpecError("dump: give exactly one --backend");
   const std::vector<Problem> problems = select_problems(sel);
@@ -325,23 +364,17 @@ int cmd_dump(const Selection& sel, const std::string& dir) {
   SelectedBackends selected = select_backends(sel);
   if (selected.backends.empty()) throw SpecError("dump: " + selected.missing.front());
   admit_problems(problems);
+  apply_shard(selected, problems, sel.shard_index, sel.shard_count);
+  if (!selected.wants(*selected.backends.front(), problems.front())) {
+    std::cout << "shard " << plan.shard << " holds no case of this selection: nothing written\n";
+    return 0;
+  }
   DumpReporter dump(dir);
   RunnerOptions options;
   options.keep_output = true;
   run_cases(problems, selected, options, {&dump});
   if (!dump.wrote()) throw SpecError("dump: backend " + sel.backends.front() + " did not run: " + dump.failure());
   std::cout << "wrote " << dir << "/{q,k,v,out,ref}.npy and problem.txt (scale " << problems.front().scale() << ")\n";
-  return 0;
-}
-
-int cmd_report(const std::vector<std::string>& files, const std::string& csv_dir) {
-  std::vector<ResultsFile> loaded;
-  for (const std::string& f : files) loaded.push_back(load_results(f));
-  if (!csv_dir.empty()) {
-    for (const std::string& path : write_pivot_csvs(loaded, csv_dir)) std::cerr << "wrote " << path << "\n";
-  }
-  for (const ResultsFile& f : loaded) print_report(std::cout, f);
-  if (loaded.size() > 1) print_hardware_comparison(std::cout, loaded);
   return 0;
 }
 

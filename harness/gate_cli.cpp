@@ -1,5 +1,7 @@
 #include "harness/gate_cli.h"
 
+#include "harness/exit_code.h"
+
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -164,18 +166,10 @@ std::string update_baseline(const std::string& current, const std::string& dir, 
 }
 
 int cmd_gate(const GateCommand& command) {
-  try {
-    return gate_command(command);
-  } catch (const std::invalid_argument& e) {  // SpecError: unreadable or foreign input, a bad option, a refusal
-    std::cerr << "error: " << e.what() << "\n";
-    return 2;
-  } catch (const std::exception& e) {  // the file system
-    std::cerr << "error: " << e.what() << "\n";
-    return 1;
-  }
+  return exit_code_of([&] { return gate_command(command); });
 }
 
-void add_gate_command(CLI::App& app) {
+std::function<int()> add_gate_command(CLI::App& app) {
   auto args = std::make_shared<GateCommand>();
   auto* cmd = app.add_subcommand(
       "gate", "CI regression gate: exit 1 on a failing, vanished or newly skipped case or a significant slowdown");
@@ -198,13 +192,7 @@ void add_gate_command(CLI::App& app) {
       ->needs(update);
   cmd->add_option("--baselines", args->baselines, "Baselines folder for --update (default results/baselines)");
   cmd->add_flag("--print-class", args->print_class, "Print the machine class of a results file")->excludes(update);
-  // Runs after CLI11 has checked the options (help and usage errors never get here).
-  cmd->callback([args] {
-    const int code = cmd_gate(*args);
-    std::cout.flush();
-    std::cerr.flush();
-    std::exit(code);
-  });
+  return [args] { return gate_command(*args); };  // main.cpp maps its exceptions to the exit code
 }
 
 }  // namespace sdpa

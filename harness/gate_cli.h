@@ -9,6 +9,8 @@
 // option, a baseline that exists without --force).
 #pragma once
 
+#include <functional>
+
 #include <ostream>
 #include <string>
 #include <vector>
@@ -38,9 +40,9 @@ struct GateCommand {
 // Runs the command and returns its exit code; errors are printed on stderr ("error: ...").
 int cmd_gate(const GateCommand& command);
 
-// Registers the `gate` subcommand. Like `merge`, it runs from its own callback and ends the
-// process with cmd_gate's exit code, so main.cpp needs this one call before app.parse().
-void add_gate_command(CLI::App& app);
+// Registers the `gate` subcommand; main.cpp calls the returned function when `gate` was given
+// (it throws SpecError for bad input; exit_code_of() maps that to the exit code).
+std::function<int()> add_gate_command(CLI::App& app);
 
 // The per-case table (Markdown, or aligned text), the normalisation notes, the cases that fail
 // the gate with the reason, and the verdict line last.

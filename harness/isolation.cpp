@@ -88,6 +88,11 @@ CaseResult case_result_from_entry(const json& e, const Problem& problem) {
     m.wall_ms = numbers(e, "samples_cpu_time");
     if (e.value("device_clock", false)) m.device_ms = numbers(e, "samples_real_time");
     m.stopped_because = e.value("stopped_because", "");
+    // What the child measured (the plan it was given): server or single-stream, and the rates.
+    m.scenario = e.value("scenario", "single-stream");
+    m.offered_qps = number_or(e, "offered_qps");
+    m.achieved_qps = number_or(e, "achieved_qps");
+    m.queries_per_batch = static_cast<int64_t>(number_or(e, "queries_per_batch", 1));
     r.measurement = std::move(m);
   }
   return r;

@@ -1,102 +1,79 @@
-// sdpa-bench: list | check | run | dump | report. See README.md.
+// sdpa-bench: list | check | run | dump | study | report | merge | gate. See README.md.
+// One dispatch below and one exit-code mapping (exit_code.h) for all of them.
 #include <CLI/CLI.hpp>
 
 #include <iostream>
 
 #include "harness/commands.h"
-#include "harness/study.h"
+#include "harness/exit_code.h"
 #include "harness/gate_cli.h"
 #include "harness/merge_cli.h"
 #include "harness/report_cli.h"
-#include "harness/suite.h"
+#include "harness/run_plan.h"
+#include "harness/study.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"sdpa-bench: scaled dot-product attention benchmark and correctness suite"};
   app.require_subcommand(1);
-  sdpa::Selection sel;
-  sdpa::RunOptions run_opts;
+  app.footer(sdpa::kExitCodesHelp);
+  sdpa::RunPlan plan;
   sdpa::CheckOptions check_opts;
   std::string dump_dir;
   std::vector<std::string> report_files;
   std::string report_csv_dir;
-  std::string shard;
-
-  const std::string suites = sdpa::join(sdpa::known_suites(), ", ");
-  auto add_selection = [&](CLI::App* cmd, bool problems_required) {
-    cmd->add_option("--backend,-b", sel.backends,
-                    "Backend (repeatable; default: one per implementation and device; 'all': every built one)");
-    auto* problem = cmd->add_option("--problem,-p", sel.problems, "Problem spec line (repeatable)");
-    auto* suite = cmd->add_option("--suite,-s", sel.suite, "Suite (" + suites + ") or a file of spec lines");
-    problem->excludes(suite);
-    if (problems_required) cmd->callback([problem, suite] {
-        if (problem->count() == 0 && suite->count() == 0) throw CLI::RequiredError("--problem or --suite");
-      });
-    cmd->add_option("--filter", sel.filter, "Keep the problems whose spec line matches this regex");
-    cmd->add_option("--dtype", sel.dtypes, "Keep only these dtypes (f32, f16, bf16; repeatable)");
-    cmd->add_option("--mask", sel.masks, "Keep only these masks (none, causal, causal_br, kvlen; repeatable)");
-    cmd->add_option("--threads,-t", sel.threads, "CPU threads (default: all cores)")->check(CLI::NonNegativeNumber);
-    cmd->add_option("--vulkan-device", sel.vulkan_device, "Vulkan device: index or name substring");
-    cmd->add_option("--shard", shard, "Run only part i of n of the cases (0-based), balanced by FLOPs");
-  };
+  bool list_policies = false, list_json = false;
 
   auto* list = app.add_subcommand("list", "Backends, devices, versions and why a backend is unavailable");
-  list->add_option("--threads,-t", sel.threads, "CPU threads (default: all cores)")->check(CLI::NonNegativeNumber);
-  list->add_option("--vulkan-device", sel.vulkan_device, "Vulkan device: index or name substring");
+  list->add_option("--threads,-t", plan.selection.threads, "CPU threads (default 0: all cores)");
+  list->add_option("--vulkan-device", plan.selection.vulkan_device, "Vulkan device: index or name substring");
+  list->add_flag("--policies", list_policies, "List the stopping policies and their numbers instead");
+  list->add_flag("--json", list_json, "With --policies: as JSON (for scripts/peers)");
+
   auto* check = app.add_subcommand("check", "Correctness against the fp64 reference; exit 1 if any case fails");
-  add_selection(check, true);
-  check->add_option("--json", check_opts.json_out, "Also write the case results as JSON to this file");
+  sdpa::add_selection_options(check, plan, true);
+  check->add_option("--out,-o,--json", check_opts.json_out,
+                    "Also write the case results as JSON to this file (--json: the old name)");
   check->add_flag("--verbose,-v", check_opts.verbose, "Print the worst elements of every case");
   check->add_flag("--allow-unavailable", check_opts.allow_unavailable,
                   "Exit 0 even when no selected backend can run here");
-  check->add_flag("--isolate", check_opts.isolate, "Run each case in a child process (a crash or hang costs one case)");
-  check->add_option("--case-timeout", check_opts.case_timeout_s, "Seconds per isolated case (default 600)")
-      ->check(CLI::PositiveNumber);
+  check->add_flag("--isolate", plan.isolate, "Run each case in a child process (a crash or hang costs one case)");
+  check->add_option("--case-timeout", plan.case_timeout_s, "Seconds per isolated case (default 600)");
+
   auto* run = app.add_subcommand("run", "Benchmark: measure, check, write a results file, print the tables");
-  add_selection(run, true);
-  run->add_option("--out,-o", run_opts.out, "Results file (default results/<machine>/<suite>-<date>.json)");
-  run->add_option("--policy", run_opts.policy,
-                  "Stopping policy: default, quick, gate (16+ samples over 0.2 s: the regression gate's), p99")
-      ->check(CLI::IsMember({"default", "quick", "gate", "p99"}));
-  run->add_option("--max-time", run_opts.max_time_s,
-                  "Seconds of sampling after which a case stops once it has the policy's minimum samples "
-                  "(default: the policy's; 10 s in default; scripts/bench with no arguments: 1)")
-      ->check(CLI::PositiveNumber);
-  run->add_option("--min-samples", run_opts.min_samples, "Override the policy's minimum samples")
-      ->check(CLI::PositiveNumber);
-  run->add_flag("--cold", run_opts.cold, "Flush the caches (host, and GPU L2) before every sample");
-  run->add_flag("--fresh", run_opts.fresh, "Start over instead of resuming a killed run's journal");
-  run->add_flag("--force", run_opts.force, "Replace a finished results file at --out");
-  run->add_flag("--no-calibration", run_opts.no_calibration, "Skip the calibration GEMMs");
-  run->add_option("--scenario", run_opts.scenario,
-                  "MLPerf scenario: single-stream (one query at a time), server (Poisson arrivals), offline "
-                  "(queries batched along b for the best throughput)")
-      ->check(CLI::IsMember({"single-stream", "server", "offline"}));
-  run->add_option("--qps", run_opts.server_qps, "Server scenario: the arrival rate (queries/s)")
-      ->check(CLI::PositiveNumber);
-  run->add_option("--server-p99-ms", run_opts.server_p99_ms,
-                  "Server scenario: search the highest rate whose p99 latency stays under this bound")
-      ->check(CLI::PositiveNumber);
-  run->add_flag("--isolate", run_opts.isolate, "Run each case in a child process (a crash or hang costs one case)");
-  run->add_option("--case-timeout", run_opts.case_timeout_s,
-                  "Seconds per isolated case (default: the policy's budget + max time + 120)")
-      ->check(CLI::PositiveNumber);
+  sdpa::add_selection_options(run, plan, true);
+  sdpa::add_measurement_options(run, plan);
+  run->add_option("--out,-o", plan.out, "Results file (default results/<machine>/<suite>-<date>.json)")
+      ->check([](const std::string& s) { return s.empty() ? std::string("--out: an empty path") : std::string(); });
+  run->add_flag("--fresh", plan.fresh, "Start over instead of resuming a killed run's journal");
+  run->add_flag("--force", plan.force, "Replace a finished results file at --out");
+
   auto* dump = app.add_subcommand("dump", "Write q.npy k.npy v.npy out.npy ref.npy for one backend and problem");
-  add_selection(dump, true);
-  dump->add_option("dir", dump_dir, "Output folder")->required();
-  std::string study_kind;
+  sdpa::add_selection_options(dump, plan, true);
+  // One value per --backend/--problem, so that the folder after them is not taken for a second.
+  for (const char* name : {"--backend", "--problem"}) dump->get_option(name)->allow_extra_args(false);
+  auto* dump_pos = dump->add_option("dir", dump_dir, "Output folder (or --out-dir)");
+  auto* dump_opt = dump->add_option("--out-dir", dump_dir, "Output folder");
+  dump_pos->excludes(dump_opt);
+
+  std::string study_kind, study_dist;
   auto* study = app.add_subcommand("study", "FP16/BF16 studies: error (backends x dtype x n x mask x dist) or "
                                             "saturation (reference-only logit statistics)");
-  add_selection(study, false);
+  sdpa::add_selection_options(study, plan, false);
   study->add_option("kind", study_kind, "error or saturation")->required()->check(CLI::IsMember({"error", "saturation"}));
+  study->add_option("--dist", study_dist,
+                    "Input distribution of every problem (the dist= key: normal, normal:S, uniform, outliers:F:M, "
+                    "shift:M; default: the study's own list)");
+
   auto* report = app.add_subcommand("report", "Tables from results files; several files: a hardware comparison");
   report->add_option("files", report_files, "Results files")->required()->check(CLI::ExistingFile);
-  report->add_option("--csv", report_csv_dir,
+  report->add_option("--out-dir,--csv", report_csv_dir,
                      "Also write the latency, throughput (and offline) pivots as CSV files to this folder: "
-                     "<file>-<scenario>-<table>.csv, RFC 4180, units in the header");
+                     "<file>-<scenario>-<table>.csv, RFC 4180, units in the header (--csv: the old name)");
   sdpa::ReportOutputs report_outputs;  // --json, --gbench, --html (harness/report_cli.h)
   sdpa::add_report_outputs(report, report_outputs);
-  sdpa::add_merge_command(app);
-  sdpa::add_gate_command(app);  // merge runs from its own callback and exits with its code
+  const auto merge_command = sdpa::add_merge_command(app);
+  const auto gate_command = sdpa::add_gate_command(app);
+  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) sub->footer(sdpa::kExitCodesHelp);
 
   try {
     app.parse(argc, argv);
@@ -108,21 +85,26 @@ int main(int argc, char** argv) {
     app.exit(e);
     return 2;  // every usage error is exit 2, whatever CLI11's own code
   }
-
-  try {
-    if (!shard.empty()) std::tie(sel.shard_index, sel.shard_count) = sdpa::parse_shard(shard);
-    if (*list) return sdpa::cmd_list(sel);
-    if (*check) return sdpa::cmd_check(sel, check_opts);
-    if (*run) return sdpa::cmd_run(sel, run_opts);
-    if (*dump) return sdpa::cmd_dump(sel, dump_dir);
-    if (*report) return sdpa::run_report(report_files, report_csv_dir, report_outputs);
-    if (*study) return study_kind == "error" ? sdpa::cmd_study_error(sel) : sdpa::cmd_study_saturation(sel);
-  } catch (const std::invalid_argument& e) {  // SpecError and the parsers' own: bad input
-    std::cerr << "error: " << e.what() << "\n";
+  if (*dump && dump_dir.empty()) {
+    std::cerr << "error: dump: give the output folder (DIR or --out-dir DIR)\n";
     return 2;
-  } catch (const std::exception& e) {  // a runtime failure (a backend, the file system): not the input
-    std::cerr << "error: " << e.what() << "\n";
-    return 1;
   }
-  return 2;
+
+  return sdpa::exit_code_of([&]() -> int {
+    if (*list) {
+      plan.resolve();
+      return list_policies ? sdpa::cmd_list_policies(list_json) : sdpa::cmd_list(plan);
+    }
+    if (*check) return sdpa::cmd_check(plan, check_opts);
+    if (*run) return sdpa::cmd_run(plan);
+    if (*dump) return sdpa::cmd_dump(plan, dump_dir);
+    if (*report) return sdpa::run_report(report_files, report_csv_dir, report_outputs);
+    if (*study) {
+      return study_kind == "error" ? sdpa::cmd_study_error(plan, study_dist)
+                                   : sdpa::cmd_study_saturation(plan, study_dist);
+    }
+    if (*app.get_subcommand("merge")) return merge_command();
+    if (*app.get_subcommand("gate")) return gate_command();
+    return 2;
+  });
 }

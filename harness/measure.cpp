@@ -62,6 +62,7 @@ Measurement measure_single_stream(Backend& backend, const StoppingPolicy& policy
 
 Measurement measure_server(Backend& backend, const StoppingPolicy& policy, double qps) {
   using clock = std::chrono::steady_clock;
+  if (!(qps > 0) || !std::isfinite(qps)) throw std::invalid_argument("server scenario: the rate must be positive");
   for (int i = 0; i < policy.warmup; ++i) {
     backend.run();
     backend.sync();
@@ -73,10 +74,20 @@ Measurement measure_server(Backend& backend, const StoppingPolicy& policy, doubl
   std::exponential_distribution<double> gap(qps);
   StoppingRule rule(policy);
   const auto start = clock::now();
-  auto arrival = start;
-  clock::duration flushing{0};  // time the arrival clock stood still for cache flushes
+  // The next arrival in seconds after `start`, not counting the flushes (the arrival clock
+  // stands still while they run). Kept in seconds: a gap of 1e15 s must not overflow a clock.
+  double arrival_s = 0;
+  clock::duration flushing{0};
   while (!rule.done()) {
-    arrival += std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(gap(rng)));
+    arrival_s += gap(rng);
+    // Never wait past the rule's time limits: an arrival after them would stop the case anyway.
+    rule.check_time(arrival_s);
+    if (rule.done()) break;
+    if (arrival_s > policy.case_budget_s) {
+      throw std::runtime_error("server scenario at " + std::to_string(qps) + " queries/s: " +
+                               std::to_string(m.wall_ms.size()) + " queries arrived within the case budget of " +
+                               std::to_string(policy.case_budget_s) + " s, fewer than the 3 a case needs");
+    }
     if (policy.cold) {
       // Every query meets cold caches, as in single-stream, and the flush is no part of any
       // latency: the arrival clock stops while it runs (this and every later arrival move by
@@ -84,10 +95,10 @@ Measurement measure_server(Backend& backend, const StoppingPolicy& policy, doubl
       const auto flush_start = clock::now();
       flush_host_caches();
       backend.flush_device_caches();
-      const auto flush = clock::now() - flush_start;
-      arrival += flush;
-      flushing += flush;
+      flushing += clock::now() - flush_start;
     }
+    const auto arrival =
+        start + flushing + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(arrival_s));
     // The server is idle until the query arrives; a query that arrives while the previous one
     // runs waits (its latency includes the queueing).
     std::this_thread::sleep_until(arrival);

@@ -55,5 +55,21 @@ TEST(ServerScenario, HotRunsNeverFlush) {
   EXPECT_EQ(backend.flushes, 0);
 }
 
+// A rate so low that the case budget ends before 3 queries arrive: an error at once, never a
+// wait of 1/qps seconds (1e-12 queries/s waited forever) nor a negative latency (1e-15 overflowed
+// the clock and gave -9.2e12 ms).
+TEST(ServerScenario, ATinyRateNeverWaitsPastTheCaseBudget) {
+  for (double qps : {0.001, 1e-12, 1e-15}) {
+    SlowFlushBackend backend;
+    StoppingPolicy policy = stopping_policy("quick");
+    policy.warmup = 0;
+    policy.max_time_s = 1;
+    policy.case_budget_s = 1;
+    const auto t0 = std::chrono::steady_clock::now();
+    EXPECT_THROW(measure_server(backend, policy, qps), std::runtime_error) << qps;
+    EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 1.0) << qps;
+  }
+}
+
 }  // namespace
 }  // namespace sdpa

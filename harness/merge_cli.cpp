@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "core/problem.h"
+#include "harness/exit_code.h"
 #include "harness/results.h"
 
 namespace sdpa {
@@ -25,8 +26,10 @@ nlohmann::json read_json(const std::string& path) {
 
 }  // namespace
 
-int cmd_merge(const MergeCommand& command) {
-  try {
+int cmd_merge(const MergeCommand& command) { return exit_code_of([&] { return merge_command(command); }); }
+
+int merge_command(const MergeCommand& command) {
+  {
     if (std::filesystem::exists(command.out) && !command.force) {
       throw SpecError(command.out + " exists: give another --out, or --force to replace it");
     }
@@ -41,16 +44,10 @@ int cmd_merge(const MergeCommand& command) {
     }
     std::cerr << " into " << command.out << "\n";
     return 0;
-  } catch (const std::invalid_argument& e) {  // SpecError: a refusal or bad input
-    std::cerr << "error: " << e.what() << "\n";
-    return 2;
-  } catch (const std::exception& e) {  // the file system
-    std::cerr << "error: " << e.what() << "\n";
-    return 1;
   }
 }
 
-void add_merge_command(CLI::App& app) {
+std::function<int()> add_merge_command(CLI::App& app) {
   auto command = std::make_shared<MergeCommand>();
   auto* merge = app.add_subcommand("merge", "Join the shard files of one machine class into one results file");
   merge->add_option("files", command->files, "Results files (shards of one run)")
@@ -63,13 +60,7 @@ void add_merge_command(CLI::App& app) {
   merge->add_flag("--allow-missing", command->options.allow_missing,
                   "Write the merge even when shards or cases are absent (recorded in the context)");
   merge->add_flag("--force", command->force, "Replace an existing --out");
-  // Runs after CLI11 has checked the options (help and usage errors never get here).
-  merge->callback([command] {
-    const int code = cmd_merge(*command);
-    std::cout.flush();
-    std::cerr.flush();
-    std::exit(code);
-  });
+  return [command] { return merge_command(*command); };  // main.cpp maps its exceptions to the exit code
 }
 
 }  // namespace sdpa

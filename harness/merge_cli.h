@@ -2,6 +2,8 @@
 // the CLI by one call in main.cpp.
 #pragma once
 
+#include <functional>
+
 #include <string>
 #include <vector>
 
@@ -23,9 +25,10 @@ struct MergeCommand {
 // Reads the files, merges them and writes --out atomically; prints what the allow options let
 // through on stderr. Returns the exit code: 0 merged, 1 an I/O failure, 2 refused or bad input.
 int cmd_merge(const MergeCommand& command);
+// The same, throwing SpecError for bad input instead of mapping it (main.cpp maps it).
+int merge_command(const MergeCommand& command);
 
-// Registers the `merge` subcommand. It runs from its own callback and ends the process with
-// cmd_merge's exit code, so main.cpp needs this one call before app.parse() and no dispatch.
-void add_merge_command(CLI::App& app);
+// Registers the `merge` subcommand; main.cpp calls the returned function when `merge` was given.
+std::function<int()> add_merge_command(CLI::App& app);
 
 }  // namespace sdpa

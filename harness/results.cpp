@@ -2,7 +2,11 @@
 
 #include "harness/results_file.h"
 
+#include <fcntl.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <cmath>
 #include <cstdio>
@@ -174,18 +178,53 @@ json case_entries(const CaseResult& r, const Roofs& roofs) {
   return out;
 }
 
-void write_file_atomically(const std::string& path, const std::string& text) {
-  const fs::path target(path);
-  if (target.has_parent_path()) fs::create_directories(target.parent_path());
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw std::runtime_error("cannot write " + tmp);
-    out << text;
-    out.flush();
-    if (!out) throw std::runtime_error("write failed: " + tmp);
+namespace {
+
+// Writes all of `text` to `fd`; false with errno set on a short write (a full disk, a file size
+// limit).
+bool write_all(int fd, const std::string& text) {
+  std::size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      if (n == 0) errno = ENOSPC;
+      return false;
+    }
+    done += static_cast<std::size_t>(n);
   }
-  fs::rename(tmp, target);
+  return true;
+}
+
+[[noreturn]] void write_failed(const std::string& path, int err) {
+  throw SpecError("cannot write " + path + ": " + std::strerror(err));
+}
+
+}  // namespace
+
+void write_file_atomically(const std::string& path, const std::string& text) {
+  if (path.empty()) throw SpecError("an empty output path");
+  const fs::path target(path);
+  std::error_code ec;
+  if (fs::is_directory(target, ec)) throw SpecError(path + " is a directory: give a file name");
+  if (target.has_parent_path()) {
+    fs::create_directories(target.parent_path(), ec);
+    if (ec) throw SpecError("cannot create the folder " + target.parent_path().string() + ": " + ec.message());
+  }
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) write_failed(path, errno);
+  if (!write_all(fd, text) || ::fsync(fd) != 0) {
+    const int err = errno;
+    ::close(fd);
+    ::unlink(tmp.c_str());  // no leftover: the reason is in the message
+    write_failed(path, err);
+  }
+  if (::close(fd) != 0 || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    write_failed(path, err);
+  }
 }
 
 ResultsWriter::ResultsWriter(std::string path, bool resume, const std::set<std::string>& selected)
@@ -241,12 +280,17 @@ void ResultsWriter::start(const json& context) {
 }
 
 void ResultsWriter::append_line(const json& line) {
-  if (fs::path(journal_).has_parent_path()) fs::create_directories(fs::path(journal_).parent_path());
-  std::ofstream out(journal_, std::ios::app);
-  if (!out) throw std::runtime_error("cannot append to " + journal_);
-  out << line.dump() << "\n";
-  out.flush();
-  if (!out) throw std::runtime_error("write failed: " + journal_);
+  std::error_code ec;
+  if (fs::path(journal_).has_parent_path()) fs::create_directories(fs::path(journal_).parent_path(), ec);
+  const int fd = ::open(journal_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) write_failed(journal_, errno);
+  const std::string text = line.dump() + "\n";
+  if (!write_all(fd, text)) {
+    const int err = errno;
+    ::close(fd);
+    write_failed(journal_, err);  // a cut-off last line is dropped on resume
+  }
+  ::close(fd);
 }
 
 void ResultsWriter::append(const json& entries) {

@@ -1,6 +1,7 @@
 #include "harness/runner.h"
 
 #include "core/memory.h"
+#include "harness/machine_info.h"
 #include "harness/offline.h"
 
 namespace sdpa {
@@ -13,6 +14,15 @@ void admit_problems(const std::vector<Problem>& problems) {
     const std::string refusal = host_memory_refusal(bytes, "the inputs, outputs and fp64 reference");
     if (!refusal.empty()) throw SpecError("problem " + p.to_string() + ": " + refusal);
   }
+}
+
+RunnerOptions runner_options(const RunPlan& plan) {
+  RunnerOptions options;
+  options.policy = plan.stopping();
+  options.reference_budget_flops = kRunReferenceFlops;
+  options.offline = plan.scenario == "offline";
+  if (plan.isolate) options.isolate = IsolationOptions{plan.isolated_case_timeout(), true, plan.child_args()};
+  return options;
 }
 
 std::size_t run_cases(const std::vector<Problem>& problems, SelectedBackends& selected, const RunnerOptions& options,
@@ -40,11 +50,14 @@ std::size_t run_cases(const std::vector<Problem>& problems, SelectedBackends& se
     for (Backend* b : todo) {
       ++index;
       for (Reporter* r : reporters) r->case_started(*b, p, index, total);
-      const CaseResult result =
+      CaseResult result =
           options.isolate   ? run_case_isolated(b->name(), p, *options.isolate)
           : options.offline ? run_offline_case(*b, p, *options.policy, options.reference_budget_flops)
-                            : run_case(*b, data, options.policy, options.keep_output);
+                            : run_case(*b, data, options.policy ? &*options.policy : nullptr, options.keep_output);
       ++ran;
+      // The threads a case ran on (an isolated child reports its own): a resumed run at another
+      // count is refused, and the file says what each case used.
+      if (result.notes.count("threads") == 0) result.notes["threads"] = std::to_string(omp_threads());
       for (Reporter* r : reporters) r->case_finished(result, data);
     }
   }

@@ -10,6 +10,7 @@
 
 #include "harness/cases.h"
 #include "harness/isolation.h"
+#include "harness/run_plan.h"
 #include "harness/selection.h"
 #include "harness/stopping.h"
 
@@ -26,7 +27,7 @@ class Reporter {
 };
 
 struct RunnerOptions {
-  const StoppingPolicy* policy = nullptr;  // measure each case when set
+  std::optional<StoppingPolicy> policy;  // measure each case when set
   // The fp64 oracle checks a sample of rows above this many FLOPs (0: every row).
   double reference_budget_flops = 0;
   bool keep_output = false;  // CaseResult::output (for dump)
@@ -37,6 +38,10 @@ struct RunnerOptions {
   // MLPerf's offline scenario: each case searches its best batch (run_offline_case).
   bool offline = false;
 };
+
+// The options of a measured run of `plan` (resolved): its policy, the run's reference budget,
+// isolated children that get the whole plan (child_args), or the offline search.
+RunnerOptions runner_options(const RunPlan& plan);
 
 // Refuses (SpecError, exit 2) a problem whose inputs, output and fp64 reference would not fit
 // in memory, before any case runs.

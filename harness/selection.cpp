@@ -25,6 +25,18 @@ bool runs_on_cpu_emulator(const Backend& b) {
   return cls.find("llvmpipe") != std::string::npos || cls.find("lavapipe") != std::string::npos;
 }
 
+// A backend whose factory refuses its configuration (SDPA_BLOCKED_CPU_ISA=garbage, a path this
+// CPU cannot run) is bad input: exit 2 before anything runs, naming the backend.
+std::unique_ptr<Backend> make_backend(const BackendEntry& e, const BackendOptions& opts) {
+  try {
+    return e.make(opts);
+  } catch (const std::invalid_argument&) {
+    throw;
+  } catch (const std::exception& x) {
+    throw SpecError("backend " + e.name + ": " + x.what());
+  }
+}
+
 bool contains(const std::vector<std::string>& v, const std::string& x) {
   return std::find(v.begin(), v.end(), x) != v.end();
 }
@@ -55,13 +67,33 @@ std::pair<int, int> parse_shard(const std::string& text) {
   return {index, count};
 }
 
+namespace {
+
+struct ShardCase {
+  std::string name;
+  double cost;
+};
+
+// The names of shard `index` of `count`: the costliest case first to the least loaded shard.
+std::set<std::string> shard_of(std::vector<ShardCase> cases, int index, int count) {
+  std::sort(cases.begin(), cases.end(), [](const ShardCase& a, const ShardCase& b) {
+    return a.cost != b.cost ? a.cost > b.cost : a.name < b.name;
+  });
+  std::vector<double> load(static_cast<std::size_t>(count), 0.0);
+  std::set<std::string> mine;
+  for (const ShardCase& c : cases) {
+    const auto least = static_cast<int>(std::min_element(load.begin(), load.end()) - load.begin());
+    load[static_cast<std::size_t>(least)] += c.cost;
+    if (least == index) mine.insert(c.name);
+  }
+  return mine;
+}
+
+}  // namespace
+
 void apply_shard(SelectedBackends& selected, const std::vector<Problem>& problems, int index, int count) {
   if (count <= 1) return;
-  struct Case {
-    std::string name;
-    double cost;
-  };
-  std::vector<Case> cases;
+  std::vector<ShardCase> cases;
   for (const Problem& p : problems) {
     for (const auto& b : selected.backends) {
       if (!selected.wants(*b, p)) continue;
@@ -69,19 +101,22 @@ void apply_shard(SelectedBackends& selected, const std::vector<Problem>& problem
       cases.push_back({b->name() + "/" + p.to_string(), p.flops() + 1e8});
     }
   }
-  std::sort(cases.begin(), cases.end(), [](const Case& a, const Case& b) {
-    return a.cost != b.cost ? a.cost > b.cost : a.name < b.name;
-  });
-  std::vector<double> load(static_cast<std::size_t>(count), 0.0);
-  std::set<std::string> mine;
-  for (const Case& c : cases) {
-    const auto least = static_cast<int>(std::min_element(load.begin(), load.end()) - load.begin());
-    load[static_cast<std::size_t>(least)] += c.cost;
-    if (least == index) mine.insert(c.name);
-  }
+  std::set<std::string> mine = shard_of(std::move(cases), index, count);
   // An empty shard (more shards than cases) must still run nothing, not everything.
   if (mine.empty()) mine.insert("");
   selected.shard = std::move(mine);
+}
+
+std::vector<Problem> shard_problems(const std::vector<Problem>& problems, int index, int count) {
+  if (count <= 1) return problems;
+  std::vector<ShardCase> cases;
+  for (const Problem& p : problems) cases.push_back({p.to_string(), p.flops() + 1e8});
+  const std::set<std::string> mine = shard_of(std::move(cases), index, count);
+  std::vector<Problem> out;
+  for (const Problem& p : problems) {
+    if (mine.count(p.to_string())) out.push_back(p);
+  }
+  return out;
 }
 
 SelectedBackends select_backends(const Selection& sel) {
@@ -96,7 +131,7 @@ SelectedBackends select_backends(const Selection& sel) {
         variants.push_back(e.name);
         continue;
       }
-      auto backend = e.make(opts);
+      auto backend = make_backend(e, opts);
       if (!all) {
         if (Support s = backend->available(); !s) {
           unavailable.push_back(e.name + ": " + s.reason);
@@ -125,7 +160,7 @@ SelectedBackends select_backends(const Selection& sel) {
     if (name == "all") throw SpecError("--backend all: give it alone, not with other backends");
     if (!seen.insert(name).second) continue;
     if (const BackendEntry* e = reg.find(name)) {
-      out.backends.push_back(e->make(opts));
+      out.backends.push_back(make_backend(*e, opts));
       continue;
     }
     auto missing = std::find_if(reg.missing().begin(), reg.missing().end(),

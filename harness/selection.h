@@ -63,6 +63,10 @@ std::vector<Problem> select_problems(const Selection& selection);
 // time and the n result files merge into exactly the unsharded case set.
 void apply_shard(SelectedBackends& selected, const std::vector<Problem>& problems, int index, int count);
 
+// The problems of shard i of n by the same rule (for commands without backends: the saturation
+// study).
+std::vector<Problem> shard_problems(const std::vector<Problem>& problems, int index, int count);
+
 // Applies --threads (bounded by kMaxThreads; SpecError above it).
 inline constexpr int kMaxThreads = 1024;
 void apply_threads(const Selection& selection);

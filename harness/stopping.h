@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace sdpa {
 
@@ -29,9 +30,19 @@ struct StoppingPolicy {
   uint64_t arrival_seed = 1;  // the arrival process is the same from run to run
 };
 
-// Named policies: "default" (above), "quick" (tests and smoke runs: 8 samples, no claims on
-// percentiles), "gate" (the regression gate's: 16+ samples over at least 0.2 s) and "p99" (662
-// samples, MLPerf's minimum for a p99 claim). Throws std::invalid_argument for another name.
+// The named policies, in one registry (nvbench's criterion_manager): adding a policy is one
+// entry in stopping.cpp; --policy's check and help, `sdpa-bench list --policies` and the peers'
+// copy (scripts/peers/peer_measure.py) read the list from here.
+struct NamedPolicy {
+  std::string summary;   // one line for --help and `list --policies`
+  StoppingPolicy policy;  // its numbers (policy.name is the name)
+};
+const std::vector<NamedPolicy>& stopping_policies();
+std::vector<std::string> stopping_policy_names();
+// "default (...), quick (...), ...": the names with their summaries, for --help.
+std::string stopping_policy_help();
+
+// The policy of that name; throws std::invalid_argument (SpecError's base) naming the known ones.
 StoppingPolicy stopping_policy(const std::string& name);
 
 class StoppingRule {
@@ -40,6 +51,9 @@ class StoppingRule {
 
   // One sample of `value` (ms), taken when `elapsed_s` seconds had passed since sampling began.
   void add_sample(double value, double elapsed_s);
+  // No sample, but `elapsed_s` seconds have passed: stops where the time limits say so (the
+  // server scenario asks this before waiting for an arrival, so that it never waits past them).
+  void check_time(double elapsed_s);
   bool done() const { return !reason_.empty(); }
   // Why it stopped: "rel_stderr 0.41% <= 0.5%", "max_time 10 s", "max_samples 2000",
   // "case budget 60 s, 12 of 64 samples"; empty while not done.
@@ -53,6 +67,7 @@ class StoppingRule {
   int64_t count_ = 0;
   double mean_ = 0, m2_ = 0;  // Welford's running mean and sum of squared deviations
   std::string reason_;
+  void decide(double elapsed_s);
 };
 
 }  // namespace sdpa

@@ -16,11 +16,23 @@ namespace {
 // outliers:8:100 puts logits past the f16 range (|l| ~ 8·100²·E[x²]·scale > 65504).
 const char* const kDists[] = {"normal", "outliers:4:20", "outliers:8:100", "shift:4"};
 
-Selection with_default_matrix(Selection sel, bool saturation) {
+// --dist: every problem gets that input distribution (the default matrix then has that one).
+std::vector<Problem> with_dist(std::vector<Problem> problems, const std::string& dist) {
+  if (dist.empty()) return problems;
+  const InputDist d = parse_problem("dist=" + dist).dist;  // core's grammar: SpecError naming the key
+  for (Problem& p : problems) p.dist = d;
+  return problems;
+}
+
+Selection with_default_matrix(Selection sel, bool saturation, const std::string& dist) {
   if (!sel.problems.empty() || !sel.suite.empty()) return sel;
   if (saturation) {
+    const std::vector<std::string> dists = dist.empty() ? std::vector<std::string>{"normal", "normal:2", "uniform",
+                                                                                   "outliers:4:20", "outliers:8:100",
+                                                                                   "shift:4"}
+                                                        : std::vector<std::string>{dist};
     for (int d : {64, 128, 256}) {
-      for (const char* dist : {"normal", "normal:2", "uniform", "outliers:4:20", "outliers:8:100", "shift:4"}) {
+      for (const std::string& dist : dists) {
         sel.problems.push_back("b=1,hq=4,sq=1024,d=" + std::to_string(d) + ",dist=" + dist);
       }
     }
@@ -29,7 +41,8 @@ Selection with_default_matrix(Selection sel, bool saturation) {
   for (const char* dtype : {"f32", "f16", "bf16"}) {
     for (int n : {256, 2048}) {
       for (const char* mask : {"none", "causal"}) {
-        for (const char* dist : kDists) {
+        for (const std::string& dist : dist.empty() ? std::vector<std::string>(std::begin(kDists), std::end(kDists))
+                                                    : std::vector<std::string>{dist}) {
           sel.problems.push_back("b=1,hq=4,sq=" + std::to_string(n) + ",d=64,dtype=" + dtype + ",mask=" + mask +
                                  ",dist=" + dist);
         }
@@ -71,34 +84,39 @@ class ErrorTable : public Reporter {
 
 }  // namespace
 
-int cmd_study_error(const Selection& selection) {
-  const Selection sel = with_default_matrix(selection, false);
+int cmd_study_error(RunPlan plan, const std::string& dist) {
+  plan.resolve();
+  const Selection sel = with_default_matrix(plan.selection, false, dist);
   apply_threads(sel);
   SelectedBackends selected = select_backends(sel);
-  const std::vector<Problem> problems = select_problems(sel);
+  const std::vector<Problem> problems = with_dist(select_problems(sel), dist);
   admit_problems(problems);
+  apply_shard(selected, problems, sel.shard_index, sel.shard_count);
   std::cout << "### Error study: each backend against the fp64 reference on the same inputs\n\n"
             << "| backend | dtype | n | mask | dist | rel RMS | max abs err | worst of bound | status | f16 range |\n"
             << "|---|---|---:|---|---|---:|---:|---:|---|---|\n";
   ErrorTable table;
   RunnerOptions options;
-  options.reference_budget_flops = 2e10;
+  options.reference_budget_flops = kCheckReferenceFlops;
   options.keep_output = false;
   run_cases(problems, selected, options, {&table});
   return 0;
 }
 
-int cmd_study_saturation(const Selection& selection) {
-  const Selection sel = with_default_matrix(selection, true);
+int cmd_study_saturation(RunPlan plan, const std::string& dist) {
+  plan.resolve();
+  const Selection sel = with_default_matrix(plan.selection, true, dist);
   apply_threads(sel);
-  const std::vector<Problem> problems = select_problems(sel);
+  if (!sel.backends.empty()) select_backends(sel);  // the study runs none, but an unknown name is an error
+  const std::vector<Problem> problems =
+      shard_problems(with_dist(select_problems(sel), dist), sel.shard_index, sel.shard_count);
   admit_problems(problems);
   std::cout << "### Saturation study (fp64 reference; the same logits with the problem's scale and with scale=1)\n\n"
             << "| d | dist | scale | logit std | max abs logit | mean max-prob | rows max-prob > 0.95 | "
                "entropy (nats; uniform = log n) | logits past f16 |\n"
             << "|---:|---|---|---:|---:|---:|---:|---:|---:|\n";
   for (const Problem& p : problems) {
-    const ProblemData data = make_problem_data(p, 2e10);
+    const ProblemData data = make_problem_data(p, kCheckReferenceFlops);
     const double uniform = std::log(static_cast<double>(p.skv));
     for (bool scaled : {true, false}) {
       const Saturation& s = scaled ? data.reference.saturation : data.reference.saturation_unscaled;

@@ -7,13 +7,16 @@
 //               rows whose max-probability exceeds 0.95, softmax entropy, logits past f16.
 #pragma once
 
-#include "harness/selection.h"
+#include <string>
+
+#include "harness/run_plan.h"
 
 namespace sdpa {
 
-// Without --problem/--suite each study runs its own matrix (see study.cpp); --dtype, --mask and
-// --filter narrow it. Returns 0 (a failing case is a finding of the study, shown in its table).
-int cmd_study_error(const Selection& selection);
-int cmd_study_saturation(const Selection& selection);
+// Without --problem/--suite each study runs its own matrix (see study.cpp); --dtype, --mask,
+// --filter and --shard narrow it; `dist` (--dist) gives every problem that input distribution.
+// Returns 0 (a failing case is a finding of the study, shown in its table).
+int cmd_study_error(RunPlan plan, const std::string& dist = "");
+int cmd_study_saturation(RunPlan plan, const std::string& dist = "");
 
 }  // namespace sdpa

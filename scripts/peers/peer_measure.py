@@ -1,8 +1,11 @@
-"""Statistics and stopping policies as sdpa-bench's harness/stats.cpp and harness/measure.cpp:
+"""Statistics and stopping policies as sdpa-bench's harness/stats.cpp and harness/stopping.cpp:
 percentiles by linear interpolation, the sample standard deviation, and the named policies that
 decide when a case has enough samples. Standard library only."""
 
+import json
 import math
+import os
+import subprocess
 import time
 from dataclasses import dataclass
 
@@ -45,16 +48,41 @@ class Policy:
     target_rel_stderr: float = 0.005
 
 
-def stopping_policy(name):
-    """The named policies of harness/measure.cpp: default, quick (8 samples), p99 (662 samples)."""
-    if name == "default":
-        return Policy()
-    if name == "quick":
-        return Policy(name, warmup=1, min_samples=8, min_time_s=0, max_time_s=2, case_budget_s=10,
-                      target_rel_stderr=0.02)
-    if name == "p99":
-        return Policy(name, min_samples=662, max_samples=5000, max_time_s=60, case_budget_s=600)
-    raise SpecError(f"stopping policy '{name}': must be default, quick or p99")
+# A copy of the registry in harness/stopping.cpp, used when no sdpa-bench binary is at hand;
+# policies_from_binary() reads the binary's own list (`sdpa-bench list --policies --json`).
+POLICIES = {
+    "default": Policy(),
+    "quick": Policy("quick", warmup=1, min_samples=8, min_time_s=0, max_time_s=2, case_budget_s=10,
+                    target_rel_stderr=0.02),
+    "gate": Policy("gate", warmup=2, min_samples=16, min_time_s=0.2, max_time_s=2, case_budget_s=10,
+                   target_rel_stderr=0.02),
+    "p99": Policy("p99", min_samples=662, max_samples=5000, max_time_s=60, case_budget_s=600),
+}
+
+
+def policies_from_binary(binary=None):
+    """The binary's policies ({name: Policy}), or None where there is no binary (SDPA_BENCH, else
+    build/release/sdpa-bench of this checkout) or it cannot list them."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    binary = binary or os.environ.get("SDPA_BENCH") or os.path.join(root, "build", "release", "sdpa-bench")
+    if not os.access(binary, os.X_OK):
+        return None
+    try:
+        listed = json.loads(subprocess.run([binary, "list", "--policies", "--json"], capture_output=True,
+                                           check=True, timeout=30, text=True).stdout)
+        fields = Policy.__dataclass_fields__
+        return {p["name"]: Policy(**{k: v for k, v in p.items() if k in fields}) for p in listed}
+    except (OSError, ValueError, KeyError, TypeError, subprocess.SubprocessError):
+        return None
+
+
+def stopping_policy(name, binary=None):
+    """The named policy: the binary's numbers where it is at hand, else POLICIES."""
+    policies = policies_from_binary(binary) or POLICIES
+    if name not in policies:
+        names = list(policies)
+        raise SpecError(f"stopping policy '{name}': must be {', '.join(names[:-1])} or {names[-1]}")
+    return policies[name]
 
 
 def rel_stderr(samples):

@@ -440,7 +440,7 @@ class MainTest(unittest.TestCase):
 
     def test_bad_arguments_exit_2_with_the_message(self):
         cases = {("--problem", "sq=0"): "sq=0: must be >= 1",
-                 ("--problem", "sq=8", "--policy", "fast"): "must be default, quick or p99",
+                 ("--problem", "sq=8", "--policy", "fast"): "must be default, quick, gate or p99",
                  ("--problem", "sq=8", "--device", "cpu", "--backend", "flash"): "not a cpu backend",
                  ("--problem", "sq=8", "--backend", "cpu_math"): "not a cuda backend",
                  ("--problem", "sq=8", "--threads", "0"): "--threads must be >= 1",
