@@ -347,11 +347,11 @@ std::string route_words(const blocked::Route& r, DType dtype) {
 }  // namespace
 
 // Rounds of every candidate in turn (the first also warms each up), each candidate's best
-// (least disturbed) time kept. After the first round a candidate over 0.1 s and 3x the fastest
-// drops out; from the third round on, candidates over 1.5x the best so far
-// drop out. At least three rounds; more, up to 30, while the trial has taken under 0.5 s, so a
-// short problem is timed often enough to see past a busy machine's noise and a long one costs
-// three rounds (the slow candidates fewer).
+// (least disturbed) time kept. After the first round a candidate over 50 ms and 1.5x the
+// fastest drops out (so a long problem's trial is one round of everything and a second of the
+// close ones); after each later round, any over 1.5x. At least two rounds; more, up to 30,
+// while the trial has run under 0.5 s, so a short problem is timed often enough to see past a
+// busy machine's noise.
 blocked::Route BlockedCpuBackend::measure(const std::vector<blocked::Route>& routes, const Problem& p,
                                           const Inputs& inputs) {
   // One thread: the run happens on this thread, whose CPU time leaves out the time other
@@ -380,12 +380,11 @@ blocked::Route BlockedCpuBackend::measure(const std::vector<blocked::Route>& rou
       best[i] = std::min(best[i], t);
       elapsed += t;
     }
-    if (round == 1) {  // a slow candidate far behind is not run again
-      const double fastest = *std::min_element(best.begin(), best.end());
-      for (std::size_t i = 0; i < routes.size(); ++i) live[i] = !(best[i] > 0.1 && best[i] > 3 * fastest);
-    }
-    if (round < 3) continue;
     const double fastest = *std::min_element(best.begin(), best.end());
+    if (round == 1) {  // a long candidate well behind is not run again
+      for (std::size_t i = 0; i < routes.size(); ++i) live[i] = !(best[i] > 0.05 && best[i] > 1.5 * fastest);
+      continue;
+    }
     for (std::size_t i = 0; i < routes.size(); ++i) live[i] = live[i] && best[i] <= 1.5 * fastest;
     if (elapsed >= 0.5) break;
   }

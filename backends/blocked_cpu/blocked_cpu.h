@@ -4,15 +4,27 @@
 // else portable C++). bf16 runs natively where the CPU can (flash16.h: AMX-BF16 tiles, else
 // AVX512-BF16 vdpbf16ps), and f16 on the same tables as exact pairs of bf16; without them both
 // run on the f32 table, converted to f32 while packing.
-// `blocked_cpu` takes the widest paths the CPU runs; SDPA_BLOCKED_CPU_ISA=amx|avx512bf16|
-// avx512|avx2|portable forces one (amx and avx512bf16 name the 16-bit path, f32 then runs on
-// the AVX-512 table; avx512, avx2 and portable run f16 and bf16 converted to f32). Each is also registered pinned (blocked_cpu_amx, ...), so every path
-// meets the conformance test and the benchmark.
+// `blocked_cpu` chooses its route by measurement on the machine it runs on: the first time
+// prepare() meets a shape class (blocked::shape_class) it times every route this CPU runs —
+// the 16-bit tables (amx, avx512bf16: bf16 natively, f16 as bf16 pairs), the f32 tables
+// (avx512, avx2; portable only where neither runs) with bf16 / f16 converted while packing,
+// and for a decode step the key split's rule, one range and twice the rule's ranges — in
+// interleaved rounds, keeps the fastest in a process-wide plan cache, and reports the plan,
+// the trial's length and every candidate's time in the case notes. The trial happens in
+// prepare(), outside the timed samples. SDPA_BLOCKED_CPU_TUNE=off takes the rule instead
+// (widest tables; f16 as pairs only with 256+ query rows per kv head), which is deterministic;
+// SDPA_BLOCKED_CPU_ISA=amx|avx512bf16|avx512|avx2|portable narrows the candidates to one path
+// (amx and avx512bf16 name the 16-bit path, f32 then runs on the AVX-512 table);
+// SDPA_BLOCKED_CPU_DISABLE=amx (a comma list) makes a path unavailable everywhere, as on a
+// CPU without it. Each path is also registered pinned (blocked_cpu_amx, ...), one route each
+// (the 16-bit ones run f16 as pairs at every size), so every path meets the conformance test
+// and the benchmark.
 //
-// Why f16 goes through bf16 pairs: AVX512-FP16 multiplies and accumulates in f16 (too coarse
+// Why f16 may go through bf16 pairs: AVX512-FP16 multiplies and accumulates in f16 (too coarse
 // for the f16 accuracy rule over thousands of keys), Sapphire Rapids' AMX has no FP16 tiles
-// (AMX-FP16 came with Granite Rapids), and the f32 FMA route runs at a fraction of the tile
-// unit's rate: four bf16 tile products per f16 product in Q·Kᵀ, three in P·V (kernels16.h), still win.
+// (AMX-FP16 came with Granite Rapids). With AMX four bf16 tile products per f16 product in
+// Q·Kᵀ and three in P·V still beat f32 FMA at enough rows per K/V block; on vdpbf16ps alone
+// (Zen 4) they may not, which is what the measurement settles.
 #pragma once
 
 #include <memory>
