@@ -11,8 +11,10 @@
 // and for a decode step the key split's rule, one range and twice the rule's ranges — in
 // interleaved rounds, keeps the fastest in a process-wide plan cache, and reports the plan,
 // the trial's length and every candidate's time in the case notes. The trial happens in
-// prepare(), outside the timed samples. SDPA_BLOCKED_CPU_TUNE=off takes the rule instead
-// (widest tables; f16 as pairs only with 256+ query rows per kv head), which is deterministic;
+// prepare(), outside the timed samples. Every route passes the same accuracy rule, but which
+// one runs, and so the output's last bits, can differ between machines and runs (each route
+// alone is bit-identical for any thread count). SDPA_BLOCKED_CPU_TUNE=off takes the rule
+// instead (widest tables; f16 as pairs only with 256+ query rows per kv head): deterministic;
 // SDPA_BLOCKED_CPU_ISA=amx|avx512bf16|avx512|avx2|portable narrows the candidates to one path
 // (amx and avx512bf16 name the 16-bit path, f32 then runs on the AVX-512 table);
 // SDPA_BLOCKED_CPU_DISABLE=amx (a comma list) makes a path unavailable everywhere, as on a
