@@ -115,7 +115,7 @@ KernelChoice select_paths(const std::string& forced) {
   }
   const std::string source = (forced.empty() ? "SDPA_BLOCKED_CPU_ISA=" : "blocked_cpu path ") + want;
   if (std::find(std::begin(kIsaNames), std::end(kIsaNames), want) == std::end(kIsaNames)) {
-    throw std::runtime_error(source + ": must be auto, amx, avx512bf16, avx512, avx2 or portable");
+    throw std::invalid_argument(source + ": must be auto, amx, avx512bf16, avx512, avx2 or portable");
   }
   if (const std::string why = path_unavailable(want); !why.empty()) throw std::runtime_error(source + ": " + why);
   if (want == "amx") return {kernels_avx512(), kernels_amx()};
@@ -268,7 +268,7 @@ bool tune_enabled() {
   const std::string v = env ? env : "on";
   if (v == "on" || v.empty()) return true;
   if (v == "off") return false;
-  throw std::runtime_error("SDPA_BLOCKED_CPU_TUNE=" + v + ": must be on or off");
+  throw std::invalid_argument("SDPA_BLOCKED_CPU_TUNE=" + v + ": must be on or off");
 }
 
 std::string shape_class(const Problem& p) {

@@ -128,8 +128,8 @@ class BlockedCpuBackend : public Backend {
 namespace blocked {
 // The paths blocked_cpu uses here: `forced` names one ("amx", "avx512bf16", "avx512", "avx2",
 // "portable"), empty means automatic, which reads SDPA_BLOCKED_CPU_ISA; automatic takes the
-// widest the CPU runs. Throws std::runtime_error for an unknown name or a path this CPU or
-// build cannot run, with the reason.
+// widest the CPU runs. Throws std::invalid_argument for an unknown name (bad input) and
+// std::runtime_error for a path this CPU or build cannot run, with the reason.
 struct KernelChoice {
   const Kernels* f32 = nullptr;     // f32, and f16 / bf16 where `bf16` is null
   const Kernels16* bf16 = nullptr;  // the native bf16 table (bf16, and f16 as pairs), or null
@@ -144,7 +144,7 @@ std::string path_unavailable(const std::string& isa);
 // Whether an f16 problem runs on bf16 pairs (where a Kernels16 table exists) rather than the f32
 // route: only when enough query rows reuse each K/V block (blocked_cpu.cpp says how many).
 bool f16_pairs_pay(const Problem& problem);
-// SDPA_BLOCKED_CPU_TUNE: "on" (default) or "off"; throws std::runtime_error for anything else.
+// SDPA_BLOCKED_CPU_TUNE: "on" (default) or "off"; throws std::invalid_argument for anything else.
 bool tune_enabled();
 // The shape class a measured plan is kept for: dtype, d, dv, group, mask kind, and the
 // powers of two at or above b·hkv, sq and skv.
