@@ -215,7 +215,7 @@ TEST_P(BlockedKernels, ScratchDoesNotGrowWithN) {
 
 TEST(BlockedCpuDispatch, ForcedAndEnvironmentChoices) {
   EXPECT_STREQ(blocked::select_kernels("portable").isa, "portable");
-  EXPECT_THROW(blocked::select_kernels("sse9"), std::runtime_error);
+  EXPECT_THROW(blocked::select_kernels("sse9"), std::invalid_argument);
   ::setenv("SDPA_BLOCKED_CPU_ISA", "portable", 1);
   EXPECT_STREQ(blocked::select_kernels().isa, "portable");
   ::unsetenv("SDPA_BLOCKED_CPU_ISA");
@@ -226,6 +226,89 @@ TEST(BlockedCpuDispatch, ForcedAndEnvironmentChoices) {
     EXPECT_STREQ(blocked::select_kernels("avx2").isa, "avx2");
   }
 #endif
+}
+
+
+// Measured dispatch: with the portable table beside a SIMD one, the trial must find the SIMD
+// table (several times faster), say what it measured, keep the plan for the shape class, and
+// the result must stay right. Thread CPU time (one thread) keeps this steady on a busy machine.
+TEST(BlockedCpuMeasuredDispatch, TrialFindsTheFasterTableAndCachesThePlan) {
+  const Kernels* simd = nullptr;
+  for (const char* isa : {"avx512", "avx2"}) {
+    if (blocked::path_unavailable(isa).empty()) {
+      simd = &blocked::select_kernels(isa);
+      break;
+    }
+  }
+  if (!simd) GTEST_SKIP() << "no SIMD table runs here: nothing to choose between";
+  const std::vector<const Kernels*> f32{&blocked::kernels_portable(), simd};
+  const Problem p = parse_problem("b=1,hq=4,sq=256,d=64,mask=causal,seed=3");
+  const Inputs inputs = generate_inputs(p);
+
+  BlockedCpuBackend tuned("blocked_cpu_tune_test", f32, {}, 1, true);
+  tuned.prepare(p, inputs);
+  tuned.run();
+  auto notes = tuned.case_notes();
+  EXPECT_EQ(notes["plan"], "measured");
+  EXPECT_EQ(notes["isa"], simd->isa) << notes["trial"];
+  EXPECT_NE(notes["trial"].find("portable f32"), std::string::npos) << notes["trial"];
+  EXPECT_GT(std::stod(notes["trial_ms"]), 0.0);
+  EXPECT_TRUE(check_accuracy(p, tuned.output(), reference_sdpa(p, inputs)).pass());
+
+  // Another backend of the same name, a problem of the same shape class: the plan is reused.
+  const Problem q = parse_problem("b=1,hq=4,sq=250,d=64,mask=causal,seed=4");
+  ASSERT_EQ(blocked::shape_class(p), blocked::shape_class(q));
+  const Inputs qin = generate_inputs(q);
+  BlockedCpuBackend again("blocked_cpu_tune_test", f32, {}, 1, true);
+  again.prepare(q, qin);
+  again.run();
+  notes = again.case_notes();
+  EXPECT_EQ(notes["plan"], "cached");
+  EXPECT_EQ(notes["isa"], simd->isa);
+  EXPECT_EQ(notes.count("trial_ms"), 0u);
+  EXPECT_TRUE(check_accuracy(q, again.output(), reference_sdpa(q, qin)).pass());
+
+  // Tuning off: the rule, the first table.
+  BlockedCpuBackend rule("blocked_cpu_tune_test", f32, {}, 1, false);
+  rule.prepare(p, inputs);
+  EXPECT_EQ(rule.case_notes()["plan"], "rule");
+  EXPECT_EQ(rule.route().f32, &blocked::kernels_portable());
+}
+
+// A decode step's trial also tries one key range and twice the rule's ranges.
+TEST(BlockedCpuMeasuredDispatch, DecodeTrialCoversKeySplits) {
+  const Problem p = parse_problem("b=1,hq=4,hkv=1,sq=1,skv=4096,d=64,seed=5");
+  const Inputs inputs = generate_inputs(p);
+  BlockedCpuBackend b("blocked_cpu_tune_decode_test", {&blocked::select_kernels(), &blocked::kernels_portable()}, {}, 2,
+                      true);
+  b.prepare(p, inputs);
+  b.run();
+  const std::string trial = b.case_notes()["trial"];
+  EXPECT_NE(trial.find("splits=1 "), std::string::npos) << trial;
+  EXPECT_NE(trial.find("splits=16 "), std::string::npos) << trial;  // the rule gives 8 here (key_split.cpp)
+  EXPECT_TRUE(check_accuracy(p, b.output(), reference_sdpa(p, inputs)).pass());
+}
+
+TEST(BlockedCpuMeasuredDispatch, SwitchesAndShapeClasses) {
+  ::unsetenv("SDPA_BLOCKED_CPU_TUNE");
+  EXPECT_TRUE(blocked::tune_enabled());
+  ::setenv("SDPA_BLOCKED_CPU_TUNE", "off", 1);
+  EXPECT_FALSE(blocked::tune_enabled());
+  ::setenv("SDPA_BLOCKED_CPU_TUNE", "sometimes", 1);
+  EXPECT_THROW(blocked::tune_enabled(), std::invalid_argument);
+  ::unsetenv("SDPA_BLOCKED_CPU_TUNE");
+
+  ::setenv("SDPA_BLOCKED_CPU_DISABLE", "avx2,amx", 1);
+  EXPECT_NE(blocked::path_unavailable("avx2").find("SDPA_BLOCKED_CPU_DISABLE"), std::string::npos);
+  EXPECT_EQ(blocked::path_unavailable("portable"), "") << "portable always runs";
+  ::unsetenv("SDPA_BLOCKED_CPU_DISABLE");
+
+  const std::string c = blocked::shape_class(parse_problem("b=1,hq=8,sq=1024,d=64,dtype=f16"));
+  EXPECT_EQ(c, blocked::shape_class(parse_problem("b=1,hq=8,sq=1000,d=64,dtype=f16")));
+  EXPECT_NE(c, blocked::shape_class(parse_problem("b=1,hq=8,sq=1025,d=64,dtype=f16")));
+  EXPECT_NE(c, blocked::shape_class(parse_problem("b=1,hq=8,sq=1024,d=64,dtype=bf16")));
+  EXPECT_NE(c, blocked::shape_class(parse_problem("b=1,hq=8,hkv=2,sq=1024,d=64,dtype=f16")));
+  EXPECT_NE(c, blocked::shape_class(parse_problem("b=1,hq=8,sq=1024,d=64,dtype=f16,mask=causal")));
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
-// Flash-style attention on bf16 operands (kernels16.h): the same work items, row order and
-// masking rules as flash.h, but Q, packed K/V and P stay bf16 and the GEMMs accumulate in f32.
-// Decode steps also split the keys into ranges (key_split.h), as flash.h does.
+// The bf16 path of the flash driver (flash.h): the same work items, row order and masking
+// rules as the f32 path, but Q, packed K/V and P stay bf16 and the GEMMs (kernels16.h)
+// accumulate in f32.
 // f16 problems run here too, as exact bf16 pairs (kernels16.h): Q and each K block are split
 // into [Qhi | Qhi | Qlo | Qlo] and [Khi | Klo | Khi | Klo] (four head-dim segments, one Q·Kᵀ of
 // four times the depth, every product exact), V into Vhi and Vlo, and P, rounded to f16, into
@@ -11,80 +11,64 @@
 #pragma once
 
 #include <cstdint>
-#include <cstdlib>
-#include <memory>
-#include <vector>
 
+#include "backends/blocked_cpu/flash.h"
 #include "backends/blocked_cpu/kernels16.h"
-#include "backends/blocked_cpu/key_split.h"
 #include "backends/blocked_cpu/tiling.h"
 #include "core/problem.h"
 #include "core/tensor.h"
 
 namespace sdpa::blocked {
 
-// br, bc and rows per item of the bf16 driver (reasons in flash16.cpp); mr: the table's row block;
+// br, bc and rows per item of the bf16 path (reasons in flash16.cpp); mr: the table's row block;
 // dtype bf16 or f16 (whose Q rows are four times as wide).
 Blocking choose_blocking16(int64_t d, int64_t dv, int64_t group, int mr, CacheSizes caches, DType dtype = DType::bf16);
 
-class FlashAttention16 {
+// bf16 problems natively, f16 as bf16 pairs; the problem's dtype must be one of them.
+class Bf16Path {
  public:
-  FlashAttention16(const Kernels16& kernels, int threads) : k_(kernels), threads_(threads) {}
-
-  // p.dtype must be bf16 or f16. `forced` (tests) replaces the blocking; `forced_splits` > 0 the key split.
-  void prepare(const Problem& problem, const Blocking* forced = nullptr, int64_t forced_splits = 0);
-  // out: b, hq, sq, dv floats, each rounded to the problem's dtype.
-  void run(const Inputs& inputs, float* out);
-
-  const Blocking& blocking() const { return blocking_; }
-  int64_t positions_per_item() const { return positions_; }
-  int64_t splits() const { return split_.splits; }
-  int threads() const { return threads_; }
-  uint64_t scratch_bytes() const;
-
- private:
-  struct FreeDeleter {
-    void operator()(void* p) const { std::free(p); }
-  };
-  struct Workspace {
-    std::unique_ptr<char, FreeDeleter> memory;
-    uint64_t bytes = 0;
-    uint16_t* q = nullptr;     // rows_pad × qk_width: the item's queries, zero rows past the last
-    float* o = nullptr;        // rows_pad × dvpad: unnormalised output accumulators
-    float* m = nullptr;        // rows_pad: reference max of the raw scores (kernels16.h)
-    float* l = nullptr;        // rows_pad: running sum of the probabilities
-    float* alpha = nullptr;    // rows_pad: rescale factors of the last block
-    int64_t* limit = nullptr;  // rows_pad + br: visible keys of each row; then relative to a block
-    uint16_t* kp = nullptr;    // one K block in VNNI panels: bc keys × qk_width
-    uint16_t* vp = nullptr;    // one V block in VNNI panels: bc keys × dvpad (f16: Vhi)
-    float* s = nullptr;        // br × bc scores
-    uint16_t* pb = nullptr;    // br × bc probabilities in bf16 (f16: br × 2·bc, Phi then Plo)
-    // f16 only (empty otherwise):
-    uint16_t* kst = nullptr;   // bc × qk_width: the K block split into [Khi | Klo | Khi | Klo] rows
-    uint16_t* vhi = nullptr;   // bc × dv: the V block's hi halves, rows as in the input
-    uint16_t* vlo = nullptr;   // bc × dv: and its lo halves
+  using Table = Kernels16;
+  struct Buffers {
+    uint16_t* q = nullptr;      // rows × qk_width: the item's queries, zero rows past the last
+    uint16_t* kp = nullptr;     // one K block in VNNI panels: bc keys × qk_width
+    uint16_t* vp = nullptr;     // one V block in VNNI panels: bc keys × dvpad (f16: Vhi)
+    uint16_t* pb = nullptr;     // br × bc probabilities in bf16 (f16: br × 2·bc, Phi then Plo)
+    // f16 only (null otherwise):
+    uint16_t* kst = nullptr;    // bc × qk_width: the K block split into [Khi | Klo | Khi | Klo] rows
+    uint16_t* vhi = nullptr;    // bc × dv: the V block's hi halves, rows as in the input
+    uint16_t* vlo = nullptr;    // bc × dv: and its lo halves
     uint16_t* vp_lo = nullptr;  // Vlo in VNNI panels: bc keys × dvpad
   };
+  explicit Bf16Path(const Kernels16& k) : k_(k) {}
 
-  void run_unit(Workspace& ws, const Inputs& in, float* out, int64_t bi, int64_t kvh, int64_t pos0, int64_t split,
-                int64_t item);
-  void combine_row(int64_t row, float* acc, float* out) const;
-  void load_queries(Workspace& ws, const uint16_t* qsrc, int64_t r) const;
-  void pack_block(Workspace& ws, const uint16_t* ksrc, const uint16_t* vsrc, int64_t nk) const;
+  Blocking choose(const Problem& p) const;
+  void check(const Blocking& b) const;  // throws std::invalid_argument
+  void setup(const Problem& p, const Blocking& b);  // throws std::invalid_argument unless bf16 or f16
+  int64_t ldo() const { return dvpad_; }
+  int64_t row_pad() const { return k_.row_pad; }
+  int64_t key_step() const { return 32; }  // one AMX K step
+  void carve(Buffers& w, Carver& c, int64_t rows) const;
+  void thread_begin() const {
+    if (k_.thread_begin) k_.thread_begin();
+  }
+  void thread_end() const {
+    if (k_.thread_end) k_.thread_end();
+  }
+  void load_query(Buffers& w, const Inputs& in, int64_t index, int64_t r) const;
+  void pad_queries(Buffers& w, int64_t rows, int64_t tile_rows) const;
+  void pack(Buffers& w, const Inputs& in, int64_t kv_row, int64_t nk) const;
+  void tile(Buffers& w, RowState& rs, const Tile& t) const;
   void finalize(const float* o, float l, float* out) const;
 
+ private:
   const Kernels16& k_;
-  int threads_;
-  Problem p_;
-  Blocking blocking_;
-  int64_t positions_ = 0;
-  bool f16_ = false;        // f16 as bf16 pairs
+  bool f16_ = false;  // f16 as bf16 pairs
+  int64_t d_ = 0, dv_ = 0, bc_ = 0, br_ = 0;
   int64_t dpad_ = 0, dvpad_ = 0;
-  int64_t qk_width_ = 0;    // columns of the Q and K rows the scores read: dpad, f16 4·dpad
-  int64_t rows_pad_ = 0;   // workspace rows: item rows rounded up to the tile height
-  KeySplit split_;
-  std::vector<Workspace> ws_;
-  PartialResults partial_;  // empty unless split_.splits > 1
+  int64_t qk_width_ = 0;  // columns of the Q and K rows the scores read: dpad, f16 4·dpad
 };
+
+using FlashAttention16 = FlashDriver<Bf16Path>;
+extern template class FlashDriver<Bf16Path>;
 
 }  // namespace sdpa::blocked

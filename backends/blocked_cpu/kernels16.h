@@ -2,7 +2,8 @@
 // accumulate in f32, the softmax stays in f32 and rounds P to bf16 (nearest-even) for P·V, as
 // fused GPU kernels do. Two tables, each in its own translation unit with its own flags:
 // kernels_amx.cpp (AMX-BF16 tiles, Sapphire Rapids and later) and kernels_avx512bf16.cpp
-// (vdpbf16ps, for Zen 4/5 and Cooper Lake, which have no AMX). The driver is flash16.cpp.
+// (vdpbf16ps, for Zen 4/5 and Cooper Lake, which have no AMX). They run as the flash driver's
+// (flash.h) bf16 path, Bf16Path in flash16.cpp.
 //
 // Both tables share one packed layout, "VNNI panels": a B operand of kdim × ncols is stored as
 // panels of 16 columns, each panel kpad/2 rows of 16 column-pairs: dst[(panel·kpad/2 + i)·32 +

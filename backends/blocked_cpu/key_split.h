@@ -1,4 +1,4 @@
-// Flash-decoding for both drivers (flash.cpp, flash16.cpp): when a problem has few (batch, kv
+// Flash-decoding for the flash driver (flash.h, both paths): when a problem has few (batch, kv
 // head, query position) combinations — a decode step — the keys are split into ranges too, so
 // every core has work. Each (item, range) unit runs the online softmax over its range and
 // leaves its unnormalised O, running max m and sum l here; a combine then merges the ranges of
