@@ -3,10 +3,13 @@ percentiles by linear interpolation, the sample standard deviation, and the name
 decide when a case has enough samples. Standard library only."""
 
 import math
+import os
+import sys
 import time
 from dataclasses import dataclass
 
-from peer_problem import SpecError
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # scripts/: report_lib
+from report_lib.problem import SpecError  # noqa: E402  (the one reader of problem lines)
 
 AGGREGATES = ("mean", "median", "stddev", "min", "max", "p90", "p99")
 

@@ -43,7 +43,7 @@ import warnings
 from peer_accuracy import (ACCURACY_NOTE, INPUTS_NOTE, REFERENCE_FLOPS, accuracy_summary, check_accuracy,
                            make_inputs, reference, reference_row_stride)
 from peer_measure import measure, stopping_policy
-from peer_problem import REPO, SpecError, load_suite, parse_problem
+from report_lib.problem import REPO, SpecError, load_suite, parse_problem  # on sys.path via peer_measure
 from peer_results import (FLOPS_NOTE, case_entries, cpuinfo_field, isa_flags, results_document, skip_entries,
                           utc_now, write_atomically)
 
