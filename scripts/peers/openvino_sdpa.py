@@ -52,11 +52,16 @@ def peer_context(ov, policy, args):
     core = ov.Core()
     ctx.update({"openvino_version": ov.get_version(),
                 "openvino_cpu": str(core.get_property("CPU", "FULL_DEVICE_NAME")),
-                "openvino_default_inference_precision": str(core.get_property("CPU", "INFERENCE_PRECISION_HINT")),
+                "openvino_default_inference_precision": _type_name(core.get_property("CPU", "INFERENCE_PRECISION_HINT")),
                 "precision_hint": args.precision_hint,
                 "gqa": ("skip (the node has no K/V head groups)" if args.gqa == "native"
                         else "K/V heads repeated with numpy.repeat before timing")})
     return ctx
+
+
+def _type_name(t):
+    """An ov.Type as its short name (f32, bf16, f16)."""
+    return t.get_type_name() if hasattr(t, "get_type_name") else str(t)
 
 
 def _ov_type(ov, dtype):
@@ -151,7 +156,7 @@ def _prepare(case, options, dynamic):
         precisions.append(f"{kind}:{rt['runtimePrecision'].astype(str)}")
     notes = {"path": ("dynamic shapes" if dynamic else "static shapes") + ": " + "+".join(dict.fromkeys(layers)),
              "runtime_precision": ", ".join(dict.fromkeys(precisions)),
-             "precision_hint": str(compiled.get_property("INFERENCE_PRECISION_HINT")) +
+             "precision_hint": _type_name(compiled.get_property("INFERENCE_PRECISION_HINT")) +
              (" (the plugin's default)" if hint == "default" else " (set)")}
     if p.hq != p.hkv:
         notes["gqa"] = "K/V heads repeated with numpy.repeat (outside the timed call)"
