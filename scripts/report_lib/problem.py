@@ -31,9 +31,6 @@ class SpecError(ValueError):
     """A malformed problem spec; the message names the key, the value and the rule."""
 
 
-ProblemError = SpecError  # the report's older name
-
-
 @dataclass(frozen=True)
 class Problem:
     b: int = 1
