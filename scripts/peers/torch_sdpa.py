@@ -27,8 +27,9 @@ real_time = cpu_time = wall clock of one call. CUDA: real_time = CUDA events aro
 
 Needs torch (and numpy) only to run; finds .deps/torch (scripts/peers/setup-torch) by itself.
 Without torch it exits 2 and names the set-up script. Exit 1 if a case failed its check or
-errored. The parts that know nothing of torch (spec, statistics and stopping, reference and
-accuracy, results file) are peer_*.py beside this file, for any other peer to reuse.
+errored. The parts that know nothing of torch (statistics and stopping, reference and accuracy,
+results file) are peer_*.py beside this file, for any other peer to reuse; problem lines are read
+by scripts/report_lib/problem.py, the reader the report uses too.
 """
 
 import argparse
