@@ -104,7 +104,7 @@ def _runner(session, feeds, dtype, post):
 
     def call():
         session.run_with_iobinding(binding, run_options)
-        return post(_output(binding.get_outputs()[0], dtype))
+        return peer_run.Lazy(lambda: post(_output(binding.get_outputs()[0], dtype)))
     return call
 
 

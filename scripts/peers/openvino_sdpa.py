@@ -138,13 +138,15 @@ def _prepare(case, options, dynamic):
     for i, tensor in enumerate(tensors):
         request.set_input_tensor(i, tensor)
 
+    def fetch():
+        out = request.get_output_tensor(0)
+        if out.element_type == ov.Type.bf16:
+            return (out.data.view(np.uint16).astype(np.uint32) << 16).view(np.float32)
+        return out.data
+
     def call():
         request.infer()
-        out = request.get_output_tensor(0)
-        data = out.data
-        if out.element_type == ov.Type.bf16:
-            return (data.view(np.uint16).astype(np.uint32) << 16).view(np.float32)
-        return data
+        return peer_run.Lazy(fetch)
 
     layers, precisions = [], []
     for op in compiled.get_runtime_model().get_ops():

@@ -94,9 +94,22 @@ class Case:
         return check_accuracy(self.p.dtype, flat, self.ref, self.abs_pv)
 
 
+class Lazy:
+    """An output fetched and converted only when the check reads it (numpy.asarray), so that the
+    timed call is the inference alone: no copy out of the peer's tensor, no bf16 widening."""
+
+    def __init__(self, fetch):
+        self.fetch = fetch
+
+    def __array__(self, dtype=None, copy=None):
+        import numpy as np
+        return np.asarray(self.fetch(), dtype=dtype)
+
+
 def run_variant(name, prepare, case, policy, options):
     """prepare(case, options) -> (call, notes): call() runs one inference and returns the output
-    as (b, hq, sq, dv) in any float dtype (bf16: float32 holding bf16 values)."""
+    as (b, hq, sq, dv), as an array of any float dtype (bf16: float32 holding bf16 values) or a
+    Lazy that makes one."""
     p = case.p
     t0 = time.perf_counter()
     call, notes = prepare(case, options)
