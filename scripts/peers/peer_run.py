@@ -197,6 +197,9 @@ def parse_args(ap, args, tool):
             raise SpecError("--samples must be >= 1")
         policy.min_samples = policy.max_samples = args.samples
         policy.case_budget_s = math.inf
+        policy.name = f"exactly {args.samples} samples (--samples)"
+    if args.warmup is not None:
+        policy.name += f", {args.warmup} warm-up calls"
     if args.threads < 1:
         raise SpecError("--threads must be >= 1")
     problems = [parse_problem(s) for s in args.problem]
