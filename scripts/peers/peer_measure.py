@@ -6,10 +6,12 @@ import json
 import math
 import os
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 
-from peer_problem import SpecError
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # scripts/: report_lib
+from report_lib.problem import SpecError  # noqa: E402  (the one reader of problem lines)
 
 AGGREGATES = ("mean", "median", "stddev", "min", "max", "p90", "p99")
 

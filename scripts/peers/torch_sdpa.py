@@ -27,8 +27,9 @@ real_time = cpu_time = wall clock of one call. CUDA: real_time = CUDA events aro
 
 Needs torch (and numpy) only to run; finds .deps/torch (scripts/peers/setup-torch) by itself.
 Without torch it exits 2 and names the set-up script. Exit 1 if a case failed its check or
-errored. The parts that know nothing of torch (spec, statistics and stopping, reference and
-accuracy, results file) are peer_*.py beside this file, for any other peer to reuse.
+errored. The parts that know nothing of torch (statistics and stopping, reference and accuracy,
+results file) are peer_*.py beside this file, for any other peer to reuse; problem lines are read
+by scripts/report_lib/problem.py, the reader the report uses too.
 """
 
 import argparse
@@ -43,7 +44,7 @@ import warnings
 from peer_accuracy import (ACCURACY_NOTE, INPUTS_NOTE, REFERENCE_FLOPS, accuracy_summary, check_accuracy,
                            make_inputs, reference, reference_row_stride)
 from peer_measure import measure, stopping_policy
-from peer_problem import REPO, SpecError, load_suite, parse_problem
+from report_lib.problem import REPO, SpecError, load_suite, parse_problem  # on sys.path via peer_measure
 from peer_results import (FLOPS_NOTE, case_entries, cpuinfo_field, isa_flags, results_document, skip_entries,
                           utc_now, write_atomically)
 

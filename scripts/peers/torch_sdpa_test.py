@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch_sdpa as t  # noqa: E402  (first: puts .deps/torch on sys.path when it is there)
 import peer_accuracy as pa  # noqa: E402
 import peer_measure as pm  # noqa: E402
-import peer_problem as pp  # noqa: E402
+import report_lib.problem as pp  # noqa: E402  (scripts/ is on sys.path through peer_measure)
 import peer_results as pr  # noqa: E402
 
 try:
