@@ -27,6 +27,16 @@ nlohmann::json read_json(const std::string& path) {
 
 int cmd_merge(const MergeCommand& command) {
   try {
+    // Before anything is read or written: an --out that cannot be a file is bad input, and
+    // finding it only at the rename would leave the temporary file behind.
+    if (command.out.empty()) throw SpecError("merge --out: empty; give the merged file's path");
+    if (command.out.back() == '/' || std::filesystem::is_directory(command.out)) {
+      throw SpecError("merge --out " + command.out + ": a folder; give the merged file's path");
+    }
+    if (const auto parent = std::filesystem::path(command.out).parent_path();
+        !parent.empty() && std::filesystem::exists(parent) && !std::filesystem::is_directory(parent)) {
+      throw SpecError("merge --out " + command.out + ": " + parent.string() + " is not a folder");
+    }
     if (std::filesystem::exists(command.out) && !command.force) {
       throw SpecError(command.out + " exists: give another --out, or --force to replace it");
     }
