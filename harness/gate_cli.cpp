@@ -202,6 +202,13 @@ std::string update_baseline(const std::string& current, const std::string& dir, 
   if (fs::exists(target) && !force) {
     throw SpecError(target.string() + " exists; replacing a baseline is deliberate: add --force");
   }
+  // Against a baseline whose machine changed speed by more than the gate's threshold, the gate
+  // judges no speed at all (harness/gate.h): such a run is no baseline.
+  const CalibrationDrift drift = calibration_drift_of(file.context);
+  if (drift.fraction > defaults.threshold && !force) {
+    throw SpecError(current + ": the machine changed speed by " + percent_text(drift.fraction) + " during this run (" +
+                    drift.what + "); record a baseline on a quiet machine (or --force)");
+  }
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw std::runtime_error("cannot create " + dir + ": " + ec.message());

@@ -7,20 +7,22 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <sstream>
 
 #include "core/problem.h"
 #include "harness/results.h"
+#include "harness/results_file.h"
 
 namespace sdpa {
 
 namespace {
 
 nlohmann::json read_json(const std::string& path) {
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   if (!in) throw SpecError(path + ": cannot read the results file");
-  nlohmann::json doc = nlohmann::json::parse(in, nullptr, false);
-  if (doc.is_discarded()) throw SpecError(path + ": not JSON (truncated or not a results file)");
-  return doc;
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_results_json(text.str(), path);
 }
 
 }  // namespace

@@ -224,7 +224,8 @@ TEST(MergeCli, AnOutThatCannotBeAFileIsRefusedWithNoLeftovers) {
   std::ofstream(in) << one.doc.dump();
   std::ofstream(dir / "plain") << "x";
   for (const auto& [out, says] : std::vector<std::pair<std::string, std::string>>{
-           {"''", "empty"}, {"folder", "a folder"}, {"folder/", "a folder"}, {"plain/m.json", "not a folder"}}) {
+           {"''", "empty"}, {(dir / "folder").string(), "a folder"}, {(dir / "folder").string() + "/", "a folder"},
+           {(dir / "plain" / "m.json").string(), "not a folder"}}) {
     for (const std::string force : {"", " --force"}) {
       const CliResult r = run("merge " + in + " --out " + out + force + " --allow-missing");
       EXPECT_EQ(r.code, 2) << out << ": " << r.out;

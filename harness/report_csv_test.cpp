@@ -229,7 +229,7 @@ TEST(ReportCsv, FileNamesCarryStemAndScenarioAndTwoStemsAreToldApart) {
 TEST(ReportCsv, NamesFromFileContentsStayInsideTheFolder) {
   const fs::path dir = temp_dir("escape");
   const fs::path out = dir / "a" / "b" / "csv";
-  for (const std::string scenario : std::vector<std::string>{"x/../../../../pwned", "../../pwned", "..", "/etc/pwned", "a\\b\nc", ".hidden",
+  for (const std::string& scenario : std::vector<std::string>{"x/../../../../pwned", "../../pwned", "..", "/etc/pwned", "a\\b\nc", ".hidden",
                                      std::string(400, 'x')}) {
     fs::remove_all(dir / "a");
     const std::vector<ResultsFile> files{parse_results(results_doc(scenario), (dir / "run.json").string())};

@@ -34,7 +34,7 @@ std::string kind_of(const json& v) {
 
 // A value quoted in a message, cut short: a damaged file may hold megabytes in one field.
 std::string excerpt(const std::string& text) {
-  constexpr std::size_t kMax = 60;
+  constexpr std::size_t kMax = 200;
   return text.size() <= kMax ? text : text.substr(0, kMax) + "...";
 }
 std::string excerpt(const json& v) {
@@ -127,7 +127,7 @@ struct Seen {
 };
 
 [[noreturn]] void twice(const std::string& path, const std::string& name, std::size_t first, std::size_t again) {
-  refuse(path, "case " + name + " is given twice (benchmarks[" + std::to_string(first) + "] and benchmarks[" +
+  refuse(path, "case " + excerpt(name) + " is given twice (benchmarks[" + std::to_string(first) + "] and benchmarks[" +
                    std::to_string(again) + "]); a results file holds each case once (a file pasted into "
                    "another? merge shard files with `sdpa-bench merge`)");
 }
@@ -163,8 +163,8 @@ ResultsFile parse_checked(const json& doc, const std::string& path) {
     // One run_name per case and one case per run_name: merge groups entries by run_name, the
     // gate and the report by backend/problem; they must see the same cases.
     if (auto [r, fresh] = case_of_run.emplace(run, name); !fresh && r->second != name) {
-      throw SpecError(where + ": run_name '" + run + "' is case " + r->second + " in an earlier entry and " + name +
-                      " here");
+      throw SpecError(where + ": run_name '" + excerpt(run) + "' is case " + excerpt(r->second) +
+                      " in an earlier entry and " + excerpt(name) + " here");
     }
     auto [it, fresh] = index.emplace(name, file.cases.size());
     Seen& s = seen[name];
@@ -186,7 +186,7 @@ ResultsFile parse_checked(const json& doc, const std::string& path) {
     static const std::set<std::string> statuses{"pass", "fail", "skip", "error", "invalid"};
     if (!statuses.count(status)) throw SpecError(where + ": status '" + excerpt(status) + "' is unknown");
     if (!fresh && status != c.status) {
-      throw SpecError(where + ": case " + name + " is '" + c.status + "' in benchmarks[" +
+      throw SpecError(where + ": case " + excerpt(name) + " is '" + c.status + "' in benchmarks[" +
                       std::to_string(s.first_entry) + "] and '" + status +
                       "' here; a case has one status (the case given twice?)");
     }
@@ -259,10 +259,25 @@ ResultsFile parse_results(const json& doc, const std::string& path) {
   }
 }
 
-ResultsFile parse_results_text(const std::string& text, const std::string& path) {
-  json doc = json::parse(text, nullptr, false);
+json parse_results_json(const std::string& text, const std::string& path) {
+  // A results file nests a few levels; a value nested thousands deep would overflow the stack of
+  // every recursive walk over it (printing the context), so it is refused here.
+  constexpr int kMaxDepth = 64;
+  bool too_deep = false;
+  json doc = json::parse(
+      text,
+      [&](int depth, json::parse_event_t, json&) {
+        if (depth > kMaxDepth) too_deep = true;
+        return depth <= kMaxDepth;
+      },
+      false);
   if (doc.is_discarded()) throw SpecError(path + ": not JSON (truncated or not a results file)");
-  return parse_results(doc, path);
+  if (too_deep) throw SpecError(path + ": JSON nested deeper than " + std::to_string(kMaxDepth) + " levels");
+  return doc;
+}
+
+ResultsFile parse_results_text(const std::string& text, const std::string& path) {
+  return parse_results(parse_results_json(text, path), path);
 }
 
 ResultsFile load_results(const std::string& path) {

@@ -78,6 +78,9 @@ struct ResultsFile {
 ResultsFile load_results(const std::string& path);
 // The same from the file's text (the fuzzers) and from a parsed document (tests, merge).
 ResultsFile parse_results_text(const std::string& text, const std::string& path);
+// The JSON of a results file's text, not yet checked as one: SpecError when it is not JSON or
+// nests deeper than any results file does (merge reads its inputs with it).
+nlohmann::json parse_results_json(const std::string& text, const std::string& path);
 ResultsFile parse_results(const nlohmann::json& doc, const std::string& path);
 
 }  // namespace sdpa
