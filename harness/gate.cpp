@@ -165,7 +165,9 @@ std::string cpu_words(std::string model) {
 // GPU names a backend ran on: CUDA devices, and Vulkan devices that are not CPU emulators.
 std::vector<std::string> gpu_names(const json& context) {
   std::set<std::string> names;
-  for (const auto& [key, value] : context.items()) {
+  for (const auto& item : context.items()) {
+    const std::string& key = item.key();
+    const json& value = item.value();
     if (!value.is_string()) continue;
     const std::string text = value.get<std::string>();
     if (text.empty() || text.rfind("unavailable", 0) == 0) continue;
@@ -239,8 +241,8 @@ std::string GateResult::speed_not_judged() const {
       ++lacks[c.why == "not in BASE" ? "in CURRENT only" : "without timings in BASE"];
     } else if (c.verdict == Verdict::missing) {
       ++lacks["not in CURRENT"];
-    } else if (c.verdict == Verdict::same && c.why == "performance not judged") {
-      ++lacks["not timed"];
+    } else if (c.verdict == Verdict::failed) {
+      ++lacks["failing"];
     }
   }
   std::string why = "no case passed in both files with enough per-sample times";
@@ -279,10 +281,8 @@ std::string GateResult::verdict_line() const {
   for (std::size_t i = 0; i < parts.size(); ++i) line += (i ? ", " : "") + parts[i];
   if (!options.judge_performance) {
     line += "; performance not judged";
-  } else if (judged() == 0) {
+  } else if (judged() == 0) {  // the machine's drift, or what the cases lacked
     line += "; speed not judged: " + speed_not_judged();
-  } else if (!machine_noise.empty()) {
-    line += "; speed not judged: " + machine_noise;
   } else if (raw_times) {
     line += "; raw times compared (a file lacks the calibration normaliser)";
   }
