@@ -26,22 +26,25 @@ std::string plural(int n, const std::string& one, const std::string& many) {
   return std::to_string(n) + " " + (n == 1 ? one : many);
 }
 
-// A case's usable times: its samples, else its recorded median alone (a file written without
-// samples, or one whose median is null, which the reader gives as NaN). Non-finite and
-// non-positive values are dropped: they are not times.
-std::vector<double> usable_times(const CaseRecord& c) {
+// Per-sample times that are times: finite and positive (a null sample is NaN).
+std::vector<double> sample_times(const CaseRecord& c) {
   std::vector<double> out;
   for (double v : c.samples_ms) {
     if (std::isfinite(v) && v > 0) out.push_back(v);
   }
+  return out;
+}
+
+// A case's usable times: its samples, else its recorded median alone (a file written without
+// samples, or one whose median is null, which the reader gives as NaN).
+std::vector<double> usable_times(const CaseRecord& c) {
+  std::vector<double> out = sample_times(c);
   if (out.empty()) {
     auto it = c.time_ms.find("median");
     if (it != c.time_ms.end() && std::isfinite(it->second) && it->second > 0) out.push_back(it->second);
   }
   return out;
 }
-
-bool has_samples(const CaseRecord& c) { return !c.samples_ms.empty(); }
 
 std::string status_with_reason(const CaseRecord& c) {
   return c.message.empty() ? c.status : c.status + ": " + c.message;
@@ -67,39 +70,38 @@ void judge_times(const CaseRecord& b, const CaseRecord& c, double base_scale, do
   for (double& x : bt) x *= base_scale;
   for (double& x : ct) x *= new_scale;
   v.ratio = percentile(ct, 50) / percentile(bt, 50);
+  if (!std::isfinite(v.ratio)) v.ratio = 0;  // a time past the range of double once normalised
   // Symmetric in log space: 10% faster is the mirror of 10% slower (1/1.1, not 0.9).
-  const bool slower = v.ratio >= 1 + opt.threshold, faster = v.ratio <= 1 / (1 + opt.threshold);
-  const bool testable = has_samples(b) && has_samples(c);
-  if (testable) {
-    v.base_samples = static_cast<int64_t>(bt.size());  // the samples tested, without any null
-    v.new_samples = static_cast<int64_t>(ct.size());
-    v.p_value = mann_whitney_u(ct, bt).p_value;
-  }
-  if (!slower && !faster) {
-    v.verdict = Verdict::same;
-    return;
-  }
+  const bool slower = v.ratio >= 1 + opt.threshold, faster = v.ratio > 0 && v.ratio <= 1 / (1 + opt.threshold);
+  const bool testable = !sample_times(b).empty() && !sample_times(c).empty() && v.ratio > 0;
   if (!testable) {
-    v.verdict = Verdict::noisy;
-    v.why = "no per-sample times to test";
+    v.verdict = Verdict::unresolved;
+    v.why = v.ratio > 0 ? "no per-sample times to test" : "times out of range";
     return;
   }
-  // Too few samples for the rank test ever to reach alpha: the effect alone is not enough to
-  // fail a build (a slow case that stopped at 3 samples is as likely noise as a regression), so
-  // it is reported as NOISY with the reason instead of passing silently as SAME.
+  v.base_samples = static_cast<int64_t>(bt.size());  // the samples tested, without any null
+  v.new_samples = static_cast<int64_t>(ct.size());
+  v.p_value = mann_whitney_u(ct, bt).p_value;
+  // Too few samples for the rank test ever to reach alpha: neither a slowdown nor its absence
+  // can be told from noise (a case that stopped at 3 samples), so the speed is not judged.
   if (mann_whitney_min_p(v.base_samples, v.new_samples) >= opt.alpha) {
-    v.verdict = Verdict::noisy;
+    v.verdict = Verdict::unresolved;
     v.why = std::to_string(v.base_samples) + " vs " + std::to_string(v.new_samples) +
             " samples: too few for the rank test to reach p < " + fmt("%g", opt.alpha);
     return;
   }
-  if (v.p_value >= opt.alpha) {
-    v.verdict = Verdict::noisy;
+  if (!machine_noise.empty()) {
+    v.verdict = Verdict::unresolved;
+    v.why = machine_noise;
     return;
   }
-  if (!machine_noise.empty()) {
+  v.speed_judged = true;
+  if (!slower && !faster) {
+    v.verdict = Verdict::same;
+    return;
+  }
+  if (v.p_value >= opt.alpha) {
     v.verdict = Verdict::noisy;
-    v.why = "significant, but " + machine_noise;
     return;
   }
   v.verdict = slower ? Verdict::slower : Verdict::faster;
@@ -136,52 +138,6 @@ CaseVerdict judge(const CaseRecord& b, const CaseRecord& c, double base_scale, d
   return v;
 }
 
-// Removes every parenthesised mark ("(R)", "(TM)") and the words that name no model.
-std::string cpu_words(std::string model) {
-  for (std::size_t open; (open = model.find('(')) != std::string::npos;) {
-    const std::size_t close = model.find(')', open);
-    model.erase(open, close == std::string::npos ? std::string::npos : close - open + 1);
-  }
-  if (const std::size_t at = model.find('@'); at != std::string::npos) model.erase(at);  // the clock
-  std::string out, word;
-  auto flush = [&] {
-    static const std::set<std::string> noise{"cpu", "processor"};
-    if (!word.empty() && !noise.count(word)) out += (out.empty() ? "" : "-") + word;
-    word.clear();
-  };
-  for (char ch : model) {
-    if (std::isalnum(static_cast<unsigned char>(ch))) {
-      word += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    } else {
-      flush();
-    }
-  }
-  flush();
-  return out;
-}
-
-// GPU names a backend ran on: CUDA devices, and Vulkan devices that are not CPU emulators.
-std::vector<std::string> gpu_names(const json& context) {
-  std::set<std::string> names;
-  for (const auto& [key, value] : context.items()) {
-    if (!value.is_string()) continue;
-    const std::string text = value.get<std::string>();
-    if (text.empty() || text.rfind("unavailable", 0) == 0) continue;
-    auto ends_with = [&](const std::string& tail) {
-      return key.size() > tail.size() && key.compare(key.size() - tail.size(), tail.size(), tail) == 0;
-    };
-    if (ends_with("_cuda_device")) names.insert(cpu_words(text));
-    if (ends_with("_device")) {
-      const std::string type_key = key + "_type";
-      if (context.contains(type_key) && context[type_key].is_string() &&
-          context[type_key].get<std::string>().find("GPU") != std::string::npos) {
-        names.insert(cpu_words(text));
-      }
-    }
-  }
-  return {names.begin(), names.end()};
-}
-
 }  // namespace
 
 void validate(const GateOptions& o) {
@@ -204,6 +160,7 @@ const char* to_string(Verdict v) {
     case Verdict::added: return "NEW";
     case Verdict::failed: return "FAILED";
     case Verdict::skipped: return "SKIPPED";
+    case Verdict::unresolved: return "UNRESOLVED";
   }
   return "?";
 }
@@ -214,6 +171,39 @@ int GateResult::count(Verdict v) const {
 
 int GateResult::failures() const {
   return static_cast<int>(std::count_if(cases.begin(), cases.end(), [](const CaseVerdict& c) { return c.fails_gate; }));
+}
+
+int GateResult::judged() const {
+  return static_cast<int>(std::count_if(cases.begin(), cases.end(), [](const CaseVerdict& c) { return c.speed_judged; }));
+}
+
+std::string GateResult::speed_not_judged() const {
+  if (!options.judge_performance || judged() > 0) return "";
+  if (!machine_noise.empty()) return machine_noise;
+  // What the cases lacked, most common first: "34 skipped", "2 with too few samples".
+  std::map<std::string, int> lacks;
+  for (const CaseVerdict& c : cases) {
+    if (c.verdict == Verdict::unresolved) {
+      ++lacks[c.why.find("too few") != std::string::npos ? "with too few samples for the rank test"
+              : c.why == "no per-sample times to test" ? "without per-sample times"
+                                                        : "with times out of range"];
+    } else if (c.verdict == Verdict::skipped) {
+      ++lacks["skipped"];
+    } else if (c.verdict == Verdict::added) {
+      ++lacks[c.why == "not in BASE" ? "in CURRENT only" : "without timings in BASE"];
+    } else if (c.verdict == Verdict::missing) {
+      ++lacks["not in CURRENT"];
+    } else if (c.verdict == Verdict::failed) {
+      ++lacks["failing"];
+    }
+  }
+  std::string why = "no case passed in both files with enough per-sample times";
+  std::string sep = " (";
+  for (const auto& [what, n] : lacks) {
+    why += sep + std::to_string(n) + " " + what;
+    sep = ", ";
+  }
+  return lacks.empty() ? why : why + ")";
 }
 
 std::string GateResult::verdict_line() const {
@@ -235,17 +225,93 @@ std::string GateResult::verdict_line() const {
   }
   if (int n = count(Verdict::faster)) parts.push_back(std::to_string(n) + " faster");
   if (int n = count(Verdict::noisy)) parts.push_back(std::to_string(n) + " noisy");
+  if (int n = count(Verdict::unresolved); n > 0 && judged() > 0) parts.push_back(std::to_string(n) + " unresolved");
   if (unconfirmed > 0) parts.push_back(std::to_string(unconfirmed) + " slowdowns not confirmed by a re-run");
-  std::string line = std::string("gate: ") + (passed() ? "PASS" : "FAIL") + " \u2014 ";
+  if (undecided > 0) parts.push_back(std::to_string(undecided) + " slowdowns the re-run could not judge");
+  const char* word = !passed() ? "FAIL" : unresolved() ? "UNRESOLVED" : "PASS";
+  std::string line = std::string("gate: ") + word + " \u2014 ";
   for (std::size_t i = 0; i < parts.size(); ++i) line += (i ? ", " : "") + parts[i];
   if (!options.judge_performance) {
     line += "; performance not judged";
-  } else if (!machine_noise.empty()) {
-    line += "; speed not judged: " + machine_noise;
+  } else if (judged() == 0) {  // the machine's drift, or what the cases lacked
+    line += "; speed not judged: " + speed_not_judged();
   } else if (raw_times) {
     line += "; raw times compared (a file lacks the calibration normaliser)";
   }
   return line;
+}
+
+std::string percent_text(double fraction) {
+  const double pct = 100 * fraction;
+  return fmt(std::isfinite(pct) && std::abs(pct) < 1e6 ? "%.0f%%" : "%.3g%%", pct);
+}
+
+std::string p_value_text(double p) {
+  if (!(p >= 0)) return "";
+  // The normal approximation underflows to 0 for large, fully separated samples: "p = 0" would
+  // claim a certainty no test gives.
+  if (p < 1e-300) return "< 1e-300";
+  return fmt("%.2g", p);
+}
+
+namespace {
+
+// One calibration figure measured twice: "what: 0.11 -> 0.2 unit (+82%)".
+void compare(double start, double end, const std::string& what, const std::string& unit, CalibrationDrift& d) {
+  if (!std::isfinite(start) || !std::isfinite(end) || start <= 0 || end <= 0) return;
+  const double fraction = std::abs(end - start) / start;
+  if (!(fraction > d.fraction)) return;
+  d.fraction = fraction;
+  d.what = what + ": " + fmt("%.3g", start) + " -> " + fmt("%.3g", end) + " " + unit + " (" +
+           (end >= start ? "+" : "-") + percent_text(fraction) + ")";
+}
+
+double number_at(const json& object, const std::string& key) {
+  auto it = object.find(key);
+  return it != object.end() && it->is_number() ? it->get<double>() : std::nan("");
+}
+
+std::string text_at(const json& object, const std::string& key) {
+  auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+}  // namespace
+
+CalibrationDrift calibration_drift_of(const json& context) {
+  CalibrationDrift d;
+  if (!context.is_object()) return d;
+  // Every GEMM of the list, matched by device, dtype and kernel.
+  auto starts = context.find("calibrations"), ends = context.find("calibration_ends");
+  if (starts != context.end() && ends != context.end() && starts->is_array() && ends->is_array()) {
+    for (const json& a : *starts) {
+      if (!a.is_object()) continue;
+      for (const json& b : *ends) {
+        if (!b.is_object()) continue;
+        const std::string dev = text_at(a, "device_class"), dtype = text_at(a, "dtype"), gemm = text_at(a, "gemm");
+        if (dev != text_at(b, "device_class") || dtype != text_at(b, "dtype") || gemm != text_at(b, "gemm")) continue;
+        compare(number_at(a, "tflops"), number_at(b, "tflops"), dev + " " + dtype + " GEMM " + gemm, "TFLOP/s", d);
+      }
+    }
+  }
+  // Every figure written twice: calibration_<x> and calibration_end_<x>; bandwidth_<dev>_gbs and
+  // calibration_end_bandwidth_<dev>_gbs.
+  const std::string end_prefix = "calibration_end_";
+  for (const auto& [key, value] : context.items()) {
+    if (key.rfind(end_prefix, 0) != 0 || !value.is_number()) continue;
+    const std::string rest = key.substr(end_prefix.size());
+    const bool bandwidth = rest.rfind("bandwidth_", 0) == 0;
+    const std::string start_key = bandwidth ? rest : "calibration_" + rest;
+    const std::string what = bandwidth ? rest.substr(10, rest.size() > 14 ? rest.size() - 14 : 0) + " memory bandwidth"
+                                       : start_key;
+    compare(number_at(context, start_key), value.get<double>(), what, bandwidth ? "GB/s" : "TFLOP/s", d);
+  }
+  const double recorded = number_at(context, "calibration_drift");
+  if (std::isfinite(recorded) && recorded > d.fraction) {
+    d.fraction = recorded;
+    d.what = "calibration_drift " + percent_text(recorded) + " as recorded";
+  }
+  return d;
 }
 
 std::string case_device(const json& context, const std::string& backend) {
@@ -281,10 +347,10 @@ GateResult run_gate(const ResultsFile& base, const ResultsFile& current, const G
   GateResult r;
   r.options = options;
   for (const auto& [label, file] : {std::pair{"BASE", &base}, std::pair{"CURRENT", &current}}) {
-    const double drift = file->context_number("calibration_drift", 0);
-    if (r.machine_noise.empty() && std::isfinite(drift) && drift > options.threshold) {
-      r.machine_noise = std::string(label) + "'s machine changed speed by " + fmt("%.0f%%", 100 * drift) +
-                        " during its run (calibration_drift)";
+    const CalibrationDrift drift = calibration_drift_of(file->context);
+    if (r.machine_noise.empty() && drift.fraction > options.threshold) {
+      r.machine_noise = std::string(label) + "'s machine changed speed by " + percent_text(drift.fraction) +
+                        " during its run (" + drift.what + ")";
     }
   }
   std::map<std::string, std::pair<double, double>> scale_of_device;  // device -> (BASE, CURRENT)
@@ -307,10 +373,13 @@ GateResult run_gate(const ResultsFile& base, const ResultsFile& current, const G
     return scale_of_device[device] = s;
   };
 
+  std::map<std::string, const CaseRecord*> in_current;
+  for (const CaseRecord& c : current.cases) in_current.emplace(c.name(), &c);
   std::set<std::string> in_base;
   for (const CaseRecord& b : base.cases) {
     in_base.insert(b.name());
-    const CaseRecord* c = current.find(b.name());
+    auto found = in_current.find(b.name());
+    const CaseRecord* c = found == in_current.end() ? nullptr : found->second;
     if (!c) {
       CaseVerdict v;
       v.backend = b.backend;
@@ -351,10 +420,18 @@ void confirm_regressions(GateResult& r, const ResultsFile& base, const ResultsFi
       c.why = "not re-run";
       continue;
     }
-    const std::string both = fmt("x%.3f", c.ratio) + ", re-run " + fmt("x%.3f", again->ratio);
+    const std::string both = fmt("x%.3g", c.ratio) + ", re-run " + fmt("x%.3g", again->ratio);
     if (again->verdict == Verdict::slower) {
       c.why = "confirmed by the re-run: " + both;
       ++r.confirmed;
+      continue;
+    }
+    // Only a re-run that judged the case's speed can clear it: one that failed, skipped, has
+    // too few samples or ran on a drifting machine says nothing about the slowdown.
+    if (!again->speed_judged) {
+      c.why = "the re-run cannot confirm or clear it (" + std::string(to_string(again->verdict)) +
+              (again->why.empty() ? "" : ": " + again->why) + ")";
+      ++r.undecided;
       continue;
     }
     c.verdict = Verdict::noisy;
@@ -362,27 +439,6 @@ void confirm_regressions(GateResult& r, const ResultsFile& base, const ResultsFi
     c.why = "not confirmed by the re-run (" + std::string(to_string(again->verdict)) + "): " + both;
     ++r.unconfirmed;
   }
-}
-
-std::string machine_class(const json& context) {
-  if (!context.is_object() || !context.contains("cpu_model") || !context["cpu_model"].is_string()) {
-    throw SpecError("machine class: the results file's context has no cpu_model");
-  }
-  std::string cls = cpu_words(context["cpu_model"].get<std::string>());
-  if (cls.empty()) cls = "cpu";
-  // Threads, not cores online: a run pinned to 2 of 64 cores is its own class of timings.
-  for (const char* key : {"threads_used", "num_cpus"}) {
-    if (!context.contains(key)) continue;
-    const json& t = context[key];
-    const std::string threads = t.is_string() ? cpu_words(t.get<std::string>())
-                                : t.is_number() ? std::to_string(t.get<int64_t>()) : "";
-    if (!threads.empty()) {
-      cls += "-" + threads + "t";
-      break;
-    }
-  }
-  for (const std::string& gpu : gpu_names(context)) cls += "-" + gpu;
-  return cls;
 }
 
 }  // namespace sdpa

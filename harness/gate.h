@@ -8,8 +8,12 @@
 // Times are first multiplied by each file's own library-GEMM throughput on the case's device
 // (calibration_<device>_normaliser_tflops), so a machine that is uniformly slower, GEMM included,
 // does not read as a regression. A file whose machine changed speed during the run by more than
-// the threshold (its calibration_drift) gets no FASTER/SLOWER verdicts: they would be the
-// machine's, not the code's; the verdict line says so.
+// the threshold (any calibration it measured at the start and again at the end: every GEMM, the
+// memory bandwidth) gets no speed verdicts: they would be the machine's, not the code's.
+//
+// A case's speed is judged only when both files hold enough per-sample times for the rank test
+// to reach alpha; otherwise it is UNRESOLVED (never SAME). A gate that judged no case's speed
+// says so in its verdict line ("UNRESOLVED ... speed not judged: <why>") instead of PASS.
 #pragma once
 
 #include <string>
@@ -39,6 +43,8 @@ enum class Verdict {
   added,    // in CURRENT only (or BASE has no timings to compare with): shown as NEW
   failed,   // fails correctness in CURRENT, or passed in BASE and no longer passes
   skipped,  // skipped in CURRENT and not passing in BASE: nothing to compare
+  unresolved,  // passes in both, but its speed cannot be judged: no per-sample times, too few of
+               // them for the rank test to reach alpha, or a machine that changed speed
 };
 const char* to_string(Verdict v);
 
@@ -51,6 +57,7 @@ struct CaseVerdict {
   double ratio = 0;    // new / base of the normalised medians (0: not compared)
   double p_value = -1; // rank test (-1: not run)
   int64_t base_samples = 0, new_samples = 0;
+  bool speed_judged = false;  // SAME, FASTER, SLOWER or NOISY by the rank test on enough samples
   std::string name() const { return backend + "/" + problem; }
 };
 
@@ -64,6 +71,7 @@ struct GateResult {
   bool raw_times = false;  // some device was compared on raw times
   int unconfirmed = 0;     // SLOWER cases that a re-run did not confirm (confirm_regressions)
   int confirmed = 0;       // SLOWER cases that a re-run confirmed
+  int undecided = 0;       // SLOWER cases whose re-run could not judge speed: they stand
   // Set when a file's own noise check (calibration_drift: its GEMMs measured again at the end of
   // the run) moved by more than the threshold: the machine changed speed during that run by more
   // than the effect the gate looks for, so no speed verdict of it is trusted. Says which and how much.
@@ -71,9 +79,15 @@ struct GateResult {
 
   int count(Verdict v) const;
   int failures() const;
+  int judged() const;  // cases whose speed was judged
   bool passed() const { return common > 0 && failures() == 0; }
+  // Passed, but speed was asked for and no case's speed was judged: not a PASS.
+  bool unresolved() const { return passed() && options.judge_performance && judged() == 0; }
+  // Why no speed was judged ("" when some was): the machine's drift, or what the cases lacked.
+  std::string speed_not_judged() const;
   // "gate: PASS — 34 cases compared, 0 regressions" / "gate: FAIL — 2 regressions, 1 missing
-  // case"; worded so that no log scraper takes it for a test summary ("N passed, N failed").
+  // case" / "gate: UNRESOLVED — 34 cases compared, ...; speed not judged: ..."; worded so that
+  // no log scraper takes it for a test summary ("N passed, N failed").
   std::string verdict_line() const;
 };
 
@@ -86,6 +100,21 @@ GateResult run_gate(const ResultsFile& base, const ResultsFile& current, const G
 // Cases RETRY lacks keep their verdict.
 void confirm_regressions(GateResult& result, const ResultsFile& base, const ResultsFile& retry);
 
+// How much a run's machine changed speed between its calibration at the start and the one at the
+// end, over every calibration that ran both times: each GEMM of the `calibrations` list (every
+// backend, dtype and kind, not only the normaliser), each calibration_<...> figure, and the
+// memory bandwidth (bandwidth_<device>_gbs); at least the calibration_drift the writer recorded.
+struct CalibrationDrift {
+  double fraction = 0;  // the largest |end - start| / start (0.82 = 82%)
+  std::string what;     // the one that moved most: "cpu bf16 GEMM <name>: 0.11 -> 0.2 TFLOP/s (+82%)"
+};
+CalibrationDrift calibration_drift_of(const nlohmann::json& context);
+
+// A fraction as a percentage for messages ("82%"), never hundreds of digits for a huge value.
+std::string percent_text(double fraction);
+// A p-value for print: "0.0031", "< 1e-300" where it underflowed (never "0"), "" when not run.
+std::string p_value_text(double p);
+
 // The device a backend's cases ran on, as the calibration keys name it: the context's
 // "<backend>_device_class", else "<backend>_device" (a bare name there resolved to the class of
 // the calibration key that ends with it, "vulkan:<name>"), else "cpu" (host backends).
@@ -94,11 +123,5 @@ std::string case_device(const nlohmann::json& context, const std::string& backen
 // The normaliser of a device: calibration_<device>_normaliser_tflops (0 when absent or not positive).
 double normaliser_tflops(const nlohmann::json& context, const std::string& device);
 
-// The baseline a results file belongs with: the CPU model in lower-case words joined by '-'
-// (marks such as "(R)", the words "CPU" and "Processor" and the clock dropped), "-<threads>t",
-// and "-<gpu>" for each GPU a backend ran on (CUDA devices; Vulkan devices of a GPU type):
-// "Intel(R) Xeon(R) Platinum 8480+ CPU @ 2.00GHz" on 2 threads -> "intel-xeon-platinum-8480-2t".
-// Throws SpecError when the context has no cpu_model.
-std::string machine_class(const nlohmann::json& context);
 
 }  // namespace sdpa

@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -15,6 +16,7 @@
 #include "core/problem.h"
 #include "harness/machine_class.h"
 #include "harness/results_file.h"
+#include "harness/stats.h"
 
 namespace sdpa {
 
@@ -28,6 +30,33 @@ std::string fmt(const char* format, double v) {
   return buf;
 }
 
+// A cell of a Markdown table: '|' and '\\' escaped, line breaks as <br>, so that no text from a
+// results file (a skip reason "a|b", a message over two lines) can end its cell or its row.
+std::string markdown_cell(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char ch = text[i];
+    if (ch == '|' || ch == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (ch == '\r' || ch == '\n') {
+      if (ch == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;
+      out += "<br>";
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
+// A cell of the text table: one line whatever the file held.
+std::string text_cell(const std::string& text) {
+  std::string out;
+  for (char ch : text) out += ch == '\n' ? std::string("\\n") : ch == '\r' ? std::string("\\r") : std::string(1, ch);
+  return out;
+}
+
 std::vector<std::string> row_of(const CaseVerdict& c) {
   std::string verdict = to_string(c.verdict);
   if (!c.why.empty()) verdict += " (" + c.why + ")";
@@ -36,7 +65,7 @@ std::vector<std::string> row_of(const CaseVerdict& c) {
           c.base_p50_ms > 0 ? fmt("%.4g", c.base_p50_ms) : "",
           c.new_p50_ms > 0 ? fmt("%.4g", c.new_p50_ms) : "",
           c.ratio > 0 ? fmt("%.3f", c.ratio) : "",
-          c.p_value >= 0 ? fmt("%.2g", c.p_value) : "",
+          p_value_text(c.p_value),
           verdict};
 }
 
@@ -46,10 +75,7 @@ void print_table(std::ostream& out, const std::vector<std::vector<std::string>>&
   if (markdown) {
     auto line = [&](const std::vector<std::string>& cells) {
       out << "|";
-      for (std::string cell : cells) {
-        for (std::size_t at; (at = cell.find('|')) != std::string::npos;) cell.replace(at, 1, "\\|");
-        out << " " << cell << " |";
-      }
+      for (const std::string& cell : cells) out << " " << markdown_cell(cell) << " |";
       out << "\n";
     };
     line(header);
@@ -57,10 +83,15 @@ void print_table(std::ostream& out, const std::vector<std::vector<std::string>>&
     for (const auto& r : rows) line(r);
     return;
   }
+  std::vector<std::vector<std::string>> text_rows;
+  for (const auto& r : rows) {
+    text_rows.emplace_back();
+    for (const std::string& cell : r) text_rows.back().push_back(text_cell(cell));
+  }
   std::vector<std::size_t> width(header.size());
   for (std::size_t i = 0; i < header.size(); ++i) {
     width[i] = header[i].size();
-    for (const auto& r : rows) width[i] = std::max(width[i], r[i].size());
+    for (const auto& r : text_rows) width[i] = std::max(width[i], r[i].size());
   }
   auto line = [&](const std::vector<std::string>& cells) {
     std::string text;
@@ -71,7 +102,12 @@ void print_table(std::ostream& out, const std::vector<std::vector<std::string>>&
     out << text << "\n";
   };
   line(header);
-  for (const auto& r : rows) line(r);
+  for (const auto& r : text_rows) line(r);
+}
+
+int exit_code(const GateResult& r, bool require_perf) {
+  if (!r.passed()) return 1;
+  return r.unresolved() && require_perf ? 1 : 0;
 }
 
 int gate_command(const GateCommand& a) {
@@ -98,11 +134,12 @@ int gate_command(const GateCommand& a) {
     for (const CaseVerdict& c : result.cases) {
       if (c.verdict == Verdict::slower) std::cout << c.backend << " " << c.problem << "\n";
     }
-    return result.passed() ? 0 : 1;
+    return exit_code(result, a.require_perf);
   }
-  std::cout << (a.markdown ? "### " : "") << "Regression gate: " << a.files[1] << " against " << a.files[0] << "\n\n";
+  const std::string title = "Regression gate: " + a.files[1] + " against " + a.files[0];
+  std::cout << (a.markdown ? "### " + markdown_cell(title) : text_cell(title)) << "\n\n";
   print_gate(std::cout, result, a.markdown);
-  return result.passed() ? 0 : 1;
+  return exit_code(result, a.require_perf);
 }
 
 }  // namespace
@@ -117,18 +154,22 @@ void print_gate(std::ostream& out, const GateResult& r, bool markdown) {
     out << bullet << "threshold " << fmt("%g", 100 * r.options.threshold) << "% on the median, alpha "
         << fmt("%g", r.options.alpha) << " (two-sided Mann-Whitney U on the per-sample times)\n";
   }
-  for (const std::string& note : r.normalisation) out << bullet << note << "\n";
+  for (const std::string& note : r.normalisation) out << bullet << (markdown ? markdown_cell(note) : text_cell(note)) << "\n";
   for (const CaseVerdict& c : r.cases) {
     if (!c.fails_gate) continue;
-    out << bullet << to_string(c.verdict) << " " << c.name() << ": ";
+    std::string line = std::string(to_string(c.verdict)) + " " + c.name() + ": ";
     if (c.verdict == Verdict::slower) {
-      out << fmt("%+.1f%%", 100 * (c.ratio - 1)) << " (normalised median), p = " << fmt("%.2g", c.p_value);
+      const std::string p = p_value_text(c.p_value);
+      line += "+" + percent_text(c.ratio - 1) + " (normalised median), p " + (p[0] == '<' ? p : "= " + p);
+      if (!c.why.empty()) line += "; " + c.why;
     } else {
-      out << c.why;
+      line += c.why;
     }
+    out << bullet << (markdown ? markdown_cell(line) : text_cell(line));
     out << "\n";
   }
-  out << "\n" << r.verdict_line() << "\n";
+  const std::string verdict = r.verdict_line();
+  out << "\n" << (markdown ? markdown_cell(verdict) : text_cell(verdict)) << "\n";
 }
 
 std::string update_baseline(const std::string& current, const std::string& dir, bool force) {
@@ -140,16 +181,36 @@ std::string update_baseline(const std::string& current, const std::string& dir, 
                       "'; a baseline must be a correct run (fix it, then record)");
     }
   }
+  // A baseline the gate can judge no speed against would make every later gate UNRESOLVED (or,
+  // before, a PASS that judged nothing): a run of skips, or of cases with too few samples.
+  const GateOptions defaults;
+  int gateable = 0, skipped = 0, few = 0;
+  for (const CaseRecord& c : file.cases) {
+    const auto n = std::count_if(c.samples_ms.begin(), c.samples_ms.end(),
+                                 [](double v) { return std::isfinite(v) && v > 0; });
+    if (c.status != "pass") {
+      ++skipped;
+    } else if (mann_whitney_min_p(n, n) >= defaults.alpha) {
+      ++few;
+    } else {
+      ++gateable;
+    }
+  }
+  if (gateable == 0) {
+    throw SpecError(current + ": no case's speed could be judged against this run (" + std::to_string(skipped) +
+                    " not passing, " + std::to_string(few) + " passing with too few per-sample times for the rank "
+                    "test); a baseline needs passing cases with samples");
+  }
   const fs::path target = fs::path(dir) / (hardware_class(file.context) + ".json");
   if (fs::exists(target) && !force) {
     throw SpecError(target.string() + " exists; replacing a baseline is deliberate: add --force");
   }
   // Against a baseline whose machine changed speed by more than the gate's threshold, the gate
   // judges no speed at all (harness/gate.h): such a run is no baseline.
-  const double drift = file.context_number("calibration_drift", 0);
-  if (drift > GateOptions{}.threshold && !force) {
-    throw SpecError(current + ": the machine changed speed by " + std::to_string(int(100 * drift)) +
-                    "% during this run (calibration_drift); record a baseline on a quiet machine (or --force)");
+  const CalibrationDrift drift = calibration_drift_of(file.context);
+  if (drift.fraction > defaults.threshold && !force) {
+    throw SpecError(current + ": the machine changed speed by " + percent_text(drift.fraction) + " during this run (" +
+                    drift.what + "); record a baseline on a quiet machine (or --force)");
   }
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -184,6 +245,9 @@ std::function<int()> add_gate_command(CLI::App& app) {
                 "Judge statuses and case coverage only (a baseline from another machine class)");
   cmd->add_option("--confirm", args->confirm,
                   "Results of the SLOWER cases measured again: a slowdown the re-run does not repeat is NOISY");
+  cmd->add_flag("--require-perf", args->require_perf,
+                "Exit 1 when no case's speed could be judged (UNRESOLVED: skips, too few samples, a drifting "
+                "machine), as when speed is what CI asks for");
   cmd->add_flag("--print-regressions", args->print_regressions,
                 "Print the SLOWER cases only, one 'BACKEND PROBLEM' line each (to re-run them)");
   auto* update = cmd->add_flag("--update", args->update,

@@ -1,12 +1,14 @@
 // `sdpa-bench gate`: the CI regression gate's command line (the comparison is harness/gate.h).
 //
 //   sdpa-bench gate BASE CURRENT [--threshold 0.10] [--alpha 0.01] [--markdown] [--no-perf]
-//                   [--confirm RETRY] [--print-regressions]
+//                   [--confirm RETRY] [--print-regressions] [--require-perf]
 //   sdpa-bench gate --update CURRENT [--force] [--baselines DIR]   record CURRENT as this class's baseline
 //   sdpa-bench gate --print-class CURRENT                          the machine class of a results file
 //
-// Exit codes: 0 the gate passes, 1 it fails, 2 bad input (an unreadable or foreign file, a bad
-// option, a baseline that exists without --force).
+// Exit codes: 0 the gate passes (or is UNRESOLVED: no case's speed could be judged, which the
+// verdict line says), 1 it fails (or is UNRESOLVED under --require-perf), 2 bad input (an
+// unreadable, foreign or damaged file, a bad option, a baseline that exists without --force, a
+// run no speed can be judged against given to --update).
 #pragma once
 
 #include <functional>
@@ -34,6 +36,7 @@ struct GateCommand {
   std::string confirm;       // results of the SLOWER cases measured again (confirm_regressions)
   // Print only the SLOWER cases, one "BACKEND PROBLEM" line each, for a re-run to confirm.
   bool print_regressions = false;
+  bool require_perf = false;  // UNRESOLVED (no speed judged) exits 1, not 0
   std::string baselines = "results/baselines";
 };
 
@@ -49,9 +52,10 @@ std::function<int()> add_gate_command(CLI::App& app);
 void print_gate(std::ostream& out, const GateResult& result, bool markdown);
 
 // Copies `current` to <dir>/<machine class>.json through a temporary file and a rename, so a
-// reader never sees half a baseline. Refuses (SpecError) a run that is empty or has a failing
-// case, and without `force` an existing baseline or a run whose calibration drifted beyond the
-// default threshold. Returns the path written.
+// reader never sees half a baseline. Refuses (SpecError) a run that is empty, has a failing case
+// or has no case whose speed the gate could judge (all skipped, no or too few samples), and
+// without `force` an existing baseline or a run whose calibrations (any GEMM, the bandwidth)
+// drifted beyond the default threshold. Returns the path written.
 std::string update_baseline(const std::string& current, const std::string& dir, bool force);
 
 }  // namespace sdpa

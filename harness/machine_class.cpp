@@ -286,7 +286,11 @@ std::string hardware_class(const json& context) {
   // Threads as well as cores: a run pinned to 2 of 64 cores is its own class of timings.
   if (!cores.empty() || !threads.empty()) cls += "-" + (cores.empty() ? "" : cores + "c") + (threads.empty() ? "" : threads + "t");
   if (text_of(context, "cpu_virtualised") == "yes") cls += "-vm";
-  return cls + gpu_suffix(context);
+  cls += gpu_suffix(context);
+  // It names a file and a folder: within any file system's name limit whatever the context holds.
+  constexpr std::size_t kMaxClass = 200;
+  if (cls.size() > kMaxClass) cls.resize(kMaxClass);
+  return cls;
 }
 
 std::string host_hardware_class(int threads) {

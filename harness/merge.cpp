@@ -1,11 +1,13 @@
 #include "harness/merge.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <map>
 #include <set>
 
 #include "core/problem.h"
 #include "harness/machine_class.h"
+#include "harness/gate.h"
 #include "harness/results_file.h"
 #include "harness/selection.h"
 #include "harness/suite.h"
@@ -108,9 +110,10 @@ std::vector<std::string> missing_parts(const std::vector<ResultsFile>& files, co
     present[shards[i].count].insert(shards[i].index);
     const double recorded = files[i].context_number("shard_cases", -1);
     if (recorded >= 0 && static_cast<double>(cases[i].order.size()) < recorded) {
+      char count[32];
+      std::snprintf(count, sizeof count, "%.15g", recorded);  // any double, never cast out of range
       out.push_back(files[i].path + " (shard " + files[i].context_text("shard") + ") holds " +
-                    std::to_string(cases[i].order.size()) + " cases of the " +
-                    std::to_string(static_cast<long>(recorded)) + " it recorded");
+                    std::to_string(cases[i].order.size()) + " cases of the " + count + " it recorded");
     }
   }
   for (const auto& [count, indices] : present) {
@@ -220,7 +223,10 @@ MergeResult merge_results(const std::vector<MergeInput>& inputs, const MergeOpti
   std::vector<std::string> noise;
   std::set<int> merged_shards;
   int shard_count = 0;
-  double drift = context.value("calibration_drift", 0.0);
+  // The largest drift of any file, over every calibration each ran (the merged context keeps
+  // the first file's calibration lists only, so the others' would be lost otherwise).
+  double drift = 0;
+  bool any_drift = false;
   for (std::size_t i : order) {
     const ResultsFile& f = files[i];
     std::size_t kept = 0;
@@ -238,11 +244,13 @@ MergeResult merge_results(const std::vector<MergeInput>& inputs, const MergeOpti
     if (shards[i].count) merged_shards.insert(shards[i].index);
     shard_count = std::max(shard_count, shards[i].count);
     // The run started when its first shard did; a noisy shard makes the merge noisy.
-    if (const std::string date = f.context_text("date"); !date.empty() && date < context.value("date", date)) {
-      context["date"] = date;
+    if (const std::string date = f.context_text("date"); !date.empty()) {
+      auto earliest = context.find("date");
+      if (earliest == context.end() || !earliest->is_string() || date < earliest->get<std::string>()) context["date"] = date;
     }
     if (const std::string warn = f.context_text("noise_warning"); !warn.empty()) noise.push_back(f.path + ": " + warn);
-    drift = std::max(drift, f.context_number("calibration_drift", 0));
+    any_drift = any_drift || f.context.contains("calibration_drift") || f.context.contains("calibration_ends");
+    drift = std::max(drift, calibration_drift_of(f.context).fraction);
   }
   context["merged_from"] = merged_from;
   if (!merged_shards.empty()) {
@@ -251,7 +259,7 @@ MergeResult merge_results(const std::vector<MergeInput>& inputs, const MergeOpti
   if (!absent.empty()) context["missing_shards"] = absent;
   if (!result.warnings.empty()) context["merge_warnings"] = result.warnings;
   if (!noise.empty()) context["noise_warning"] = join(noise, "; ");
-  if (context.contains("calibration_drift")) context["calibration_drift"] = drift;
+  if (any_drift) context["calibration_drift"] = drift;
   context["merge_note"] =
       "the context is the first file's (calibration, host) with the earliest date; each case keeps the counters of "
       "the machine that ran it (merged_from lists the files)";

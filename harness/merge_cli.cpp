@@ -7,21 +7,23 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <sstream>
 
 #include "core/problem.h"
 #include "harness/exit_code.h"
 #include "harness/results.h"
+#include "harness/results_file.h"
 
 namespace sdpa {
 
 namespace {
 
 nlohmann::json read_json(const std::string& path) {
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   if (!in) throw SpecError(path + ": cannot read the results file");
-  nlohmann::json doc = nlohmann::json::parse(in, nullptr, false);
-  if (doc.is_discarded()) throw SpecError(path + ": not JSON (truncated or not a results file)");
-  return doc;
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_results_json(text.str(), path);
 }
 
 }  // namespace
@@ -29,22 +31,30 @@ nlohmann::json read_json(const std::string& path) {
 int cmd_merge(const MergeCommand& command) { return exit_code_of([&] { return merge_command(command); }); }
 
 int merge_command(const MergeCommand& command) {
-  {
-    if (std::filesystem::exists(command.out) && !command.force) {
-      throw SpecError(command.out + " exists: give another --out, or --force to replace it");
-    }
-    std::vector<MergeInput> inputs;
-    for (const std::string& f : command.files) inputs.push_back({f, read_json(f)});
-    const MergeResult merged = merge_results(inputs, command.options);
-    for (const std::string& w : merged.warnings) std::cerr << "warning: " << w << "\n";
-    write_file_atomically(command.out, merged.doc.dump(1));
-    std::cerr << "merged " << command.files.size() << " file(s), " << merged.cases << " cases";
-    if (merged.doc["context"].contains("merged_shards")) {
-      std::cerr << " (shards: " << merged.doc["context"]["merged_shards"].get<std::string>() << ")";
-    }
-    std::cerr << " into " << command.out << "\n";
-    return 0;
+  // Before anything is read or written: an --out that cannot be a file is bad input, and
+  // finding it only at the rename would leave the temporary file behind.
+  if (command.out.empty()) throw SpecError("merge --out: empty; give the merged file's path");
+  if (command.out.back() == '/' || std::filesystem::is_directory(command.out)) {
+    throw SpecError("merge --out " + command.out + ": a folder; give the merged file's path");
   }
+  if (const auto parent = std::filesystem::path(command.out).parent_path();
+      !parent.empty() && std::filesystem::exists(parent) && !std::filesystem::is_directory(parent)) {
+    throw SpecError("merge --out " + command.out + ": " + parent.string() + " is not a folder");
+  }
+  if (std::filesystem::exists(command.out) && !command.force) {
+    throw SpecError(command.out + " exists: give another --out, or --force to replace it");
+  }
+  std::vector<MergeInput> inputs;
+  for (const std::string& f : command.files) inputs.push_back({f, read_json(f)});
+  const MergeResult merged = merge_results(inputs, command.options);
+  for (const std::string& w : merged.warnings) std::cerr << "warning: " << w << "\n";
+  write_file_atomically(command.out, merged.doc.dump(1));
+  std::cerr << "merged " << command.files.size() << " file(s), " << merged.cases << " cases";
+  if (merged.doc["context"].contains("merged_shards")) {
+    std::cerr << " (shards: " << merged.doc["context"]["merged_shards"].get<std::string>() << ")";
+  }
+  std::cerr << " into " << command.out << "\n";
+  return 0;
 }
 
 std::function<int()> add_merge_command(CLI::App& app) {

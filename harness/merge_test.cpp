@@ -213,5 +213,73 @@ TEST(MergeCli, ThreeSmokeShardsMergeIntoTheUnshardedCaseSet) {
   EXPECT_EQ(load_results(merged).cases.size(), unsharded.size());
 }
 
+// `--out ''` (or a folder): refused with the reason before anything is read or written, and no
+// temporary file left behind (it was: ".tmp.<pid>" in the working folder, and exit 1).
+TEST(MergeCli, AnOutThatCannotBeAFileIsRefusedWithNoLeftovers) {
+  const fs::path dir = fs::path(::testing::TempDir()) / ("sdpa_merge_out_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "folder");
+  const std::string in = (dir / "in.json").string();
+  const MergeInput one = file(in, context(), {entries("naive", "b=1,hq=4,sq=64,d=64,dtype=f32")});
+  std::ofstream(in) << one.doc.dump();
+  std::ofstream(dir / "plain") << "x";
+  for (const auto& [out, says] : std::vector<std::pair<std::string, std::string>>{
+           {"''", "empty"}, {(dir / "folder").string(), "a folder"}, {(dir / "folder").string() + "/", "a folder"},
+           {(dir / "plain" / "m.json").string(), "not a folder"}}) {
+    for (const std::string force : {"", " --force"}) {
+      const CliResult r = run("merge " + in + " --out " + out + force + " --allow-missing");
+      EXPECT_EQ(r.code, 2) << out << ": " << r.out;
+      EXPECT_NE(r.out.find(says), std::string::npos) << out << ": " << r.out;
+    }
+  }
+  // Run from inside the folder, as the empty --out resolved against the working folder.
+  const std::string here = "cd " + dir.string() + " && " + std::string(SDPA_BENCH_EXE) + " merge in.json --out '' >/dev/null 2>&1";
+  EXPECT_NE(std::system(here.c_str()), 0);
+  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
+    EXPECT_EQ(entry.path().filename().string().find(".tmp"), std::string::npos) << entry.path();
+  }
+  EXPECT_TRUE(fs::is_directory(dir / "folder"));
+  EXPECT_TRUE(fs::is_empty(dir / "folder"));
+}
+
+// A damaged file given to merge: exit 2 naming the file and the field (it was exit 1 and a bare
+// library message), and a case given twice inside one file is refused, naming it.
+TEST(MergeCli, DamagedAndDuplicatedFilesAreBadInputNamingTheFile) {
+  const fs::path dir = fs::path(::testing::TempDir()) / ("sdpa_merge_damaged_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string problem = "b=1,hq=4,sq=64,d=64,dtype=f32";
+  MergeInput sound = file("x", context(), {entries("naive", problem), entries("blocked_cpu", problem)});
+  std::vector<std::pair<std::string, json>> damaged;
+  json d = sound.doc;
+  d["benchmarks"][0]["time_unit"] = 5;
+  damaged.emplace_back("time_unit", d);
+  d = sound.doc;
+  d["benchmarks"][0]["error_occurred"] = "yes";
+  damaged.emplace_back("error_occurred", d);
+  d = sound.doc;
+  d["format_version"] = 4294967298ull;
+  damaged.emplace_back("format_version 4294967298", d);
+  d = sound.doc;
+  d["context"]["calibration_drift"] = "high";
+  d["context"]["date"] = 7;
+  damaged.emplace_back("", d);  // context values of the wrong type: merged, not a crash
+  d = sound.doc;
+  d["benchmarks"].push_back(d["benchmarks"][0]);
+  damaged.emplace_back("case naive/" + problem + " is given twice", d);
+  for (const auto& [field, doc] : damaged) {
+    const std::string path = (dir / "damaged.json").string();
+    std::ofstream(path) << doc.dump();
+    const CliResult r = run("merge " + path + " --out " + (dir / "m.json").string() + " --force");
+    if (field.empty()) {
+      EXPECT_EQ(r.code, 0) << r.out;
+      continue;
+    }
+    EXPECT_EQ(r.code, 2) << field << ": " << r.out;
+    EXPECT_NE(r.out.find(path + ": "), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find(field), std::string::npos) << r.out;
+  }
+}
+
 }  // namespace
 }  // namespace sdpa

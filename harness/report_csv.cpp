@@ -1,6 +1,8 @@
 #include "harness/report_csv.h"
 
+#include <cctype>
 #include <cmath>
+#include <string_view>
 #include <filesystem>
 #include <map>
 
@@ -43,6 +45,21 @@ std::string percentile(const CaseRecord& c, double q) {
   return c.samples_ms.empty() ? "" : csv_number(early_stopping_percentile(c.samples_ms, q));
 }
 
+// One part of a file name built from what a results file holds (its scenario) or from the name
+// of its folder: letters, digits and "._+-=," kept, anything else (a '/', "..", a control byte)
+// '_', a leading '.' too, cut to a length every file system takes. So a context.scenario of
+// "x/../../pwned" names a file inside the folder, never a path out of it.
+std::string file_name_part(const std::string& text) {
+  constexpr std::size_t kMaxPart = 80;
+  std::string out;
+  for (char ch : text.substr(0, kMaxPart)) {
+    const bool keep = std::isalnum(static_cast<unsigned char>(ch)) || std::string_view("._+-=,").find(ch) != std::string_view::npos;
+    out += keep && static_cast<unsigned char>(ch) < 0x80 ? ch : '_';
+  }
+  if (out.empty() || out[0] == '.') out.insert(out.begin(), '_');
+  return out;
+}
+
 }  // namespace
 
 std::string CsvTable::text() const {
@@ -80,25 +97,36 @@ std::vector<CsvTable> pivot_csv_tables(const ResultsFile& file) {
   return tables;
 }
 
-std::vector<std::string> write_pivot_csvs(const std::vector<ResultsFile>& files, const std::string& dir) {
+std::vector<std::pair<std::string, std::string>> pivot_csv_files(const std::vector<ResultsFile>& files,
+                                                                 const std::string& dir) {
   std::map<std::string, int> stem_count;
-  for (const ResultsFile& f : files) ++stem_count[fs::path(f.path).stem().string()];
+  for (const ResultsFile& f : files) ++stem_count[file_name_part(fs::path(f.path).stem().string())];
   // Every name is settled before anything is written: a collision leaves no half-written set.
   std::map<std::string, std::string> texts;
+  std::vector<std::pair<std::string, std::string>> out;
   for (const ResultsFile& f : files) {
-    std::string stem = fs::path(f.path).stem().string();
-    if (stem_count[stem] > 1) stem = fs::absolute(f.path).parent_path().filename().string() + "-" + stem;
+    std::string stem = file_name_part(fs::path(f.path).stem().string());
+    if (stem_count[stem] > 1) {
+      stem = file_name_part(fs::absolute(f.path).parent_path().filename().string()) + "-" + stem;
+    }
     const std::string scenario = f.context_text("scenario").empty() ? "single-stream" : f.context_text("scenario");
     for (const CsvTable& t : pivot_csv_tables(f)) {
-      const std::string path = (fs::path(dir) / (stem + "-" + scenario + "-" + t.name + ".csv")).string();
+      const std::string name = stem + "-" + file_name_part(scenario) + "-" + t.name + ".csv";
+      const std::string path = (fs::path(dir) / name).string();
       if (!texts.emplace(path, t.text()).second) {
         throw SpecError("report --csv: two results files would both write " + path + " (rename one of them)");
       }
+      out.emplace_back(path, texts[path]);
     }
   }
+  return out;
+}
+
+std::vector<std::string> write_pivot_csvs(const std::vector<ResultsFile>& files, const std::string& dir) {
+  const auto planned = pivot_csv_files(files, dir);
   fs::create_directories(dir);
   std::vector<std::string> written;
-  for (const auto& [path, text] : texts) {
+  for (const auto& [path, text] : planned) {
     write_file_atomically(path, text);
     written.push_back(path);
   }

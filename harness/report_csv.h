@@ -6,6 +6,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "harness/results_file.h"
@@ -24,9 +25,15 @@ struct CsvTable {
 // offline run, offline (queries/s at the best batch and the batch).
 std::vector<CsvTable> pivot_csv_tables(const ResultsFile& file);
 
-// Writes each file's tables to `dir` (created if missing) as <stem>-<scenario>-<table>.csv,
-// where <stem> is the results file's name without .json (prefixed by its folder's name when two
-// files share a stem). Returns the paths written. Throws SpecError when the names still collide.
+// Each file's tables as (path in `dir`, CSV text), named <stem>-<scenario>-<table>.csv, where
+// <stem> is the results file's name without .json (prefixed by its folder's name when two files
+// share a stem). The parts taken from a file's name or contents are reduced to letters, digits
+// and "._+-=,", so every path lies directly in `dir` whatever the file holds. Throws SpecError
+// when two names collide.
+std::vector<std::pair<std::string, std::string>> pivot_csv_files(const std::vector<ResultsFile>& files,
+                                                                 const std::string& dir);
+// Writes pivot_csv_files() to `dir` (created if missing), after every name is settled. Returns
+// the paths written.
 std::vector<std::string> write_pivot_csvs(const std::vector<ResultsFile>& files, const std::string& dir);
 
 }  // namespace sdpa

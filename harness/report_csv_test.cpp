@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -223,6 +224,39 @@ TEST(ReportCsv, FileNamesCarryStemAndScenarioAndTwoStemsAreToldApart) {
   EXPECT_FALSE(fs::exists(again));
 }
 
+// File names are built from what a results file holds (its scenario): a hostile one names a file
+// inside the folder, never a path out of it.
+TEST(ReportCsv, NamesFromFileContentsStayInsideTheFolder) {
+  const fs::path dir = temp_dir("escape");
+  const fs::path out = dir / "a" / "b" / "csv";
+  for (const std::string& scenario : std::vector<std::string>{"x/../../../../pwned", "../../pwned", "..", "/etc/pwned", "a\\b\nc", ".hidden",
+                                     std::string(400, 'x')}) {
+    fs::remove_all(dir / "a");
+    const std::vector<ResultsFile> files{parse_results(results_doc(scenario), (dir / "run.json").string())};
+    const auto written = write_pivot_csvs(files, out.string());
+    ASSERT_EQ(written.size(), 2u);
+    for (const std::string& path : written) {
+      EXPECT_EQ(fs::path(path).parent_path(), out) << path;
+      EXPECT_TRUE(fs::exists(path)) << path;
+      EXPECT_LE(fs::path(path).filename().string().size(), 255u) << path;
+      EXPECT_NE(fs::path(path).filename().string()[0], '.') << path;
+    }
+    // Nothing beside the folder: only csv/ under a/b, only b under a.
+    EXPECT_EQ(std::distance(fs::directory_iterator(dir / "a" / "b"), {}), 1) << scenario;
+    EXPECT_EQ(std::distance(fs::directory_iterator(dir / "a"), {}), 1) << scenario;
+    EXPECT_EQ(std::distance(fs::directory_iterator(out), {}), 2) << scenario;
+  }
+  EXPECT_FALSE(fs::exists(dir / "pwned"));
+  EXPECT_FALSE(fs::exists(dir / "a" / "pwned"));
+  // Two scenarios that reduce to one name collide: refused before anything is written.
+  const fs::path again = dir / "again";
+  EXPECT_THROW(write_pivot_csvs({parse_results(results_doc("a/b"), (dir / "x" / "run.json").string()),
+                                 parse_results(results_doc("a_b"), (dir / "x" / "run.json").string())},
+                                again.string()),
+               SpecError);
+  EXPECT_FALSE(fs::exists(again));
+}
+
 TEST(ReportCsv, TheReportCommandWritesThemWithItsTables) {
   const fs::path dir = temp_dir("cli");
   const std::string in = (dir / "mlperf.json").string();
@@ -243,6 +277,23 @@ TEST(ReportCsv, TheReportCommandWritesThemWithItsTables) {
   const auto records = parse_csv(text.str());
   ASSERT_EQ(records.size(), 3u);
   EXPECT_EQ(records[1][1], kSmall);
+}
+
+// The command on a file whose context.scenario climbs out of the folder: its CSV files land in
+// the folder, and nothing is created above it.
+TEST(ReportCsv, TheReportCommandWritesNothingOutsideTheCsvFolder) {
+  const fs::path dir = temp_dir("cli_escape");
+  fs::create_directories(dir / "deep" / "er");
+  const std::string in = (dir / "deep" / "er" / "run.json").string();
+  std::ofstream(in) << results_doc("x/../../../../pwned").dump();
+  const std::string cmd = std::string(SDPA_BENCH_EXE) + " report --csv " + (dir / "deep" / "er" / "out").string() +
+                          " " + in + " >/dev/null 2>&1";
+  const int status = std::system(cmd.c_str());
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir / "deep" / "er" / "out"), {}), 2);
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir), {}), 1);  // deep/ alone
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir / "deep"), {}), 1);
 }
 
 }  // namespace

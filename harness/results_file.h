@@ -7,6 +7,12 @@
 // (`samples_real_time`, `samples_cpu_time`). Version 1 (no format field, context.executable
 // "sdpa-bench") stored one `iteration` entry per sample. Anything else is a foreign file and
 // is refused, as is a version newer than this reader.
+//
+// Every field is checked for its type before it is read (a `time_unit` of 5, an
+// `error_occurred` of "yes"), and a case may appear once: its entries together, each aggregate
+// once, one status. A damaged or ambiguous file is refused as a whole with SpecError naming the
+// file and the field, never read in part: the gate must not judge one copy of a case while the
+// report shows the other.
 #pragma once
 
 #include <map>
@@ -40,7 +46,11 @@ struct CaseRecord {
     auto it = counters.find(key);
     return it == counters.end() ? fallback : it->second;
   }
-  int64_t sample_count() const { return static_cast<int64_t>(counter("repetitions", 0)); }
+  // The recorded repetitions (0 when absent, not finite or negative; capped at 2^53).
+  int64_t sample_count() const {
+    const double n = counter("repetitions", 0);
+    return n >= 1 ? static_cast<int64_t>(n < 9007199254740992.0 ? n : 9007199254740992.0) : 0;
+  }
 
  private:
   static double at(const std::map<std::string, double>& m, const std::string& key) {
@@ -61,10 +71,16 @@ struct ResultsFile {
   double context_number(const std::string& key, double fallback = 0) const;
 };
 
-// Reads and validates a results file (plain JSON). Throws SpecError (bad input: exit 2) naming
-// the file and what is wrong: unreadable, not JSON, foreign, too new, or a malformed entry.
+// Reads and validates a results file (plain JSON). Throws SpecError (bad input: exit 2) whose
+// message starts with "<path>: " and says what is wrong: unreadable, not JSON, foreign, too new,
+// a field of the wrong type, a case given twice, or a malformed entry. Throws nothing else for
+// any content of the file.
 ResultsFile load_results(const std::string& path);
-// The same from a parsed document (tests, merge).
+// The same from the file's text (the fuzzers) and from a parsed document (tests, merge).
+ResultsFile parse_results_text(const std::string& text, const std::string& path);
+// The JSON of a results file's text, not yet checked as one: SpecError when it is not JSON or
+// nests deeper than any results file does (merge reads its inputs with it).
+nlohmann::json parse_results_json(const std::string& text, const std::string& path);
 ResultsFile parse_results(const nlohmann::json& doc, const std::string& path);
 
 }  // namespace sdpa
