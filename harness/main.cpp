@@ -8,6 +8,7 @@
 #include "harness/gate_cli.h"
 #include "harness/merge_cli.h"
 #include "harness/suite.h"
+#include "harness/worker.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"sdpa-bench: scaled dot-product attention benchmark and correctness suite"};
@@ -94,6 +95,7 @@ int main(int argc, char** argv) {
                      "<file>-<scenario>-<table>.csv, RFC 4180, units in the header");
   sdpa::add_merge_command(app);
   sdpa::add_gate_command(app);  // merge runs from its own callback and exits with its code
+  sdpa::add_worker_commands(app);  // worker and ab: likewise
 
   try {
     app.parse(argc, argv);
