@@ -3,12 +3,13 @@
 // `fault_hang` never returns from run(). They prove that --isolate turns a crash or a hang
 // into one failed case and that the matrix goes on.
 //
-// SDPA_FAULT_SLOWDOWN=BACKEND:FRACTION (e.g. blocked_cpu:0.10) makes that real backend slower
+// SDPA_FAULT_SLOWDOWN=BACKEND:FRACTION[,...] (e.g. blocked_cpu:0.10) makes that real backend slower
 // by FRACTION of each call: after its run() and sync() it spins for FRACTION times their wall
 // time. The paired gate's detection is measured with it (scripts/gate-ab, `ab --current-env`).
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <memory>
@@ -81,21 +82,26 @@ class SlowedBackend : public Backend {
 void apply_slowdown(Registry& r) {
   const char* env = std::getenv("SDPA_FAULT_SLOWDOWN");
   if (!env || !*env) return;
-  const std::string spec = env;
-  const auto colon = spec.rfind(':');
-  double fraction = -1;
-  try {
-    if (colon != std::string::npos) fraction = std::stod(spec.substr(colon + 1));
-  } catch (const std::exception&) {
+  std::string list = env;
+  for (std::size_t start = 0; start <= list.size();) {
+    const std::size_t end = std::min(list.find(',', start), list.size());
+    const std::string spec = list.substr(start, end - start);
+    start = end + 1;
+    const auto colon = spec.rfind(':');
+    double fraction = -1;
+    try {
+      if (colon != std::string::npos) fraction = std::stod(spec.substr(colon + 1));
+    } catch (const std::exception&) {
+    }
+    const BackendEntry* entry = colon == std::string::npos ? nullptr : r.find(spec.substr(0, colon));
+    if (!entry || !(fraction >= 0 && fraction <= 100)) {
+      throw std::invalid_argument("SDPA_FAULT_SLOWDOWN=" + list + ": expected BACKEND:FRACTION[,...] with built backends");
+    }
+    auto& mutable_entry = const_cast<BackendEntry&>(*entry);
+    mutable_entry.make = [inner = entry->make, fraction](const BackendOptions& o) -> std::unique_ptr<Backend> {
+      return std::make_unique<SlowedBackend>(inner(o), fraction);
+    };
   }
-  const BackendEntry* entry = colon == std::string::npos ? nullptr : r.find(spec.substr(0, colon));
-  if (!entry || !(fraction >= 0 && fraction <= 100)) {
-    throw std::invalid_argument("SDPA_FAULT_SLOWDOWN=" + spec + ": expected BACKEND:FRACTION with a built backend");
-  }
-  auto& mutable_entry = const_cast<BackendEntry&>(*entry);
-  mutable_entry.make = [inner = entry->make, fraction](const BackendOptions& o) -> std::unique_ptr<Backend> {
-    return std::make_unique<SlowedBackend>(inner(o), fraction);
-  };
 }
 
 // Registered before main() through the registry's hook for extra (test-only) backends.
