@@ -69,10 +69,13 @@ SideStatus parse_prepare(const std::string& answer) {
   return s;
 }
 
-std::vector<double> parse_samples(const std::string& answer, const std::string& who) {
+// The wall (or device) samples of a `time` answer, or with `cpu` the process CPU ones.
+std::vector<double> parse_samples(const std::string& answer, const std::string& who, bool cpu) {
   auto [head, rest] = WorkerClient::split(answer);
   if (head != "ok") throw WorkerError(who + " worker: " + answer);
-  std::istringstream in(rest);
+  const auto bar = rest.find('|');
+  if (bar == std::string::npos) throw WorkerError(who + " worker: no CPU times in '" + answer + "'");
+  std::istringstream in(cpu ? rest.substr(bar + 1) : rest.substr(0, bar));
   std::vector<double> out;
   double v = 0;
   while (in >> v) out.push_back(v);
@@ -103,25 +106,31 @@ void time_case(AbCase& c, WorkerClient& base, WorkerClient& cur, const AbOptions
   const double est = std::max({c.base.est_ms, c.current.est_ms, 1e-3});
   const long calls = std::clamp(std::lround(o.round_ms / est), 1L, 100000L);
   const std::string req = "time " + std::to_string(calls);
+  const bool cpu = o.clock == "cpu";
   const double timeout_s = 60 + 20 * calls * est / 1e3;
   std::vector<double> base_stats, cur_stats;
   const auto start = clock_type::now();
+  int next_look = o.min_rounds + o.min_rounds % 2;
+  c.log_ratios.clear();
   for (int r = 0; r < o.max_rounds; ++r) {
     double b = 0, k = 0;
     // ABBA: the side that goes first alternates, so a trend within a pair favours neither.
     if (r % 2 == 0) {
-      b = round_statistic(parse_samples(base.request(req, timeout_s), "base"));
-      k = round_statistic(parse_samples(cur.request(req, timeout_s), "current"));
+      b = round_low_quartile(parse_samples(base.request(req, timeout_s), "base", cpu));
+      k = round_low_quartile(parse_samples(cur.request(req, timeout_s), "current", cpu));
     } else {
-      k = round_statistic(parse_samples(cur.request(req, timeout_s), "current"));
-      b = round_statistic(parse_samples(base.request(req, timeout_s), "base"));
+      k = round_low_quartile(parse_samples(cur.request(req, timeout_s), "current", cpu));
+      b = round_low_quartile(parse_samples(base.request(req, timeout_s), "base", cpu));
     }
     base_stats.push_back(b);
     cur_stats.push_back(k);
     c.log_ratios.push_back(std::log(k / b));
     const int n = r + 1;
     if (n < o.min_rounds) continue;
-    if ((n - o.min_rounds) % 2 == 0) {  // a look every second pair: ABBA stays balanced
+    // Looks at 10, 16, 24, 36, 54, ... pairs (even: ABBA stays balanced): few enough that
+    // looking until something resolves does not turn noise into a verdict.
+    if (n == next_look) {
+      next_look = (n * 3 / 2 + 1) / 2 * 2;
       c.interval = paired_ratio_interval(c.log_ratios, o.level);
       c.verdict = judge_ratio(c.interval, o.threshold);
       if (c.verdict != PairedVerdict::unresolved) break;
@@ -178,6 +187,38 @@ void timing_tier(AbResult& res, const AbOptions& o, std::ostream& progress) {
     release(base.get());
     release(cur.get());
     --left;
+  }
+  // Confirmation: a slowdown must show again, minutes later, in a fresh batch of rounds.
+  for (AbCase& c : res.cases) {
+    if (!c.timed || c.verdict != PairedVerdict::slower) continue;
+    progress << "ab: confirming " << c.backend << " " << c.problem << ": " << std::flush;
+    AbCase again = c;
+    again.interval = {};
+    again.base = prepare_side(base.get(), c.backend, c.problem, "check", kPrepareTimeoutS);
+    again.current = prepare_side(cur.get(), c.backend, c.problem, "check", kPrepareTimeoutS);
+    char first[96];
+    std::snprintf(first, sizeof first, "x%.3f [%.3f, %.3f]", c.interval.ratio, c.interval.lo, c.interval.hi);
+    if (again.base.status == "pass" && again.current.status == "pass") {
+      try {
+        time_case(again, *base, *cur, o, o.max_case_s);
+      } catch (const WorkerError& e) {
+        again.verdict = PairedVerdict::unresolved;
+      }
+    } else {
+      again.verdict = PairedVerdict::unresolved;
+    }
+    char second[96];
+    std::snprintf(second, sizeof second, "x%.3f [%.3f, %.3f]", again.interval.ratio, again.interval.lo, again.interval.hi);
+    if (again.verdict == PairedVerdict::slower) {
+      c.confirmation = std::string("confirmed: first batch ") + first + ", second " + second;
+    } else {
+      c.confirmation = std::string("not confirmed: first batch SLOWER ") + first + ", second " +
+                       std::string(to_string(again.verdict)) + " " + second;
+      c.verdict = PairedVerdict::unresolved;
+    }
+    progress << c.confirmation << "\n";
+    release(base.get());
+    release(cur.get());
   }
   res.timing_seconds = since(start);
 }
@@ -292,6 +333,7 @@ AbResult run_ab(const AbOptions& o, std::ostream& progress) {
   res.threshold = o.threshold;
   res.count_threshold = o.count_threshold;
   res.level = o.level;
+  res.clock = o.clock;
   for (const Problem& p : problems) {
     for (const std::string& b : o.selection.backends) {
       AbCase c;

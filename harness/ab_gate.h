@@ -3,7 +3,7 @@
 // alternating short rounds (ABBA order, each side's round ~round_ms of back-to-back calls, so a
 // slow phase of a shared machine meets both sides of a pair), and judged on its paired round
 // ratios (harness/paired_stats.h), adding rounds until the verdict resolves or the case's time
-// cap. Optionally the same cases are counted under callgrind (harness/callgrind.h).
+// cap. A SLOWER verdict must repeat in a second batch of rounds, later in the run. Optionally the same cases are counted under callgrind (harness/callgrind.h).
 //
 //   sdpa-bench ab --base BIN --current BIN [--suite gate | --problem P]... [--backend B]...
 //                 [--threshold 0.05] [--instructions] [--out F.json] [--markdown]
@@ -34,6 +34,10 @@ struct AbOptions {
   Selection selection;                             // backends, suite or problems, filters, threads
   double threshold = 0.05;                         // SLOWER: the whole interval above 1 + threshold
   double level = 0.95;
+  // What a call's time is: "cpu", the worker process's CPU time (all threads; blind to the
+  // periods other jobs held the cores, so it suits a shared runner), or "wall" (a quiet machine;
+  // it also sees lost parallelism, which CPU time does not).
+  std::string clock = "cpu";
   double round_ms = 80;      // each side's round
   int min_rounds = 10;       // round pairs before the first verdict
   int max_rounds = 400;
@@ -65,6 +69,9 @@ struct AbCase {
   PairedVerdict verdict = PairedVerdict::unresolved;
   double base_ms = 0, current_ms = 0;  // medians of the round statistics
   double seconds = 0;
+  // A SLOWER case is timed again in a second, independent batch of rounds after every other
+  // case: it stays SLOWER only when that batch says SLOWER too (else UNRESOLVED, noted here).
+  std::string confirmation;
   // Instruction tier.
   bool counted = false;
   uint64_t base_ir = 0, current_ir = 0;
@@ -79,6 +86,7 @@ struct AbResult {
   std::string timing_not_run;        // why the timing tier judged nothing (empty: it ran)
   std::string instructions_not_run;  // likewise
   double threshold = 0, count_threshold = 0, level = 0;
+  std::string clock;
   double timing_seconds = 0, count_seconds = 0;
   // Exit code by the rules in the header comment, and the reasons.
   int exit_code() const;

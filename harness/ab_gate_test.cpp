@@ -29,11 +29,12 @@ TEST(Worker, ServesTheProtocol) {
   const std::string prepared = w.request("prepare naive " + kSpec + " check", 120);
   ASSERT_EQ(prepared.rfind("ok pass ", 0), 0u) << prepared;
   const std::string timed = w.request("time 5", 60);
+  EXPECT_NE(timed.find(" | "), std::string::npos) << timed;  // wall times, then CPU times
   ASSERT_EQ(timed.rfind("ok ", 0), 0u) << timed;
   std::istringstream in(timed.substr(3));
   int n = 0;
   for (double v; in >> v; ++n) EXPECT_GT(v, 0);
-  EXPECT_EQ(n, 5);
+  EXPECT_EQ(n, 5);  // then "|" and the 5 CPU times
   EXPECT_EQ(w.request("count 1", 60).rfind("error count:", 0), 0u);  // not under valgrind
   EXPECT_EQ(w.request("time 0", 60).rfind("error usage", 0), 0u);
   EXPECT_EQ(w.request("frobnicate", 60).rfind("error unknown request", 0), 0u);

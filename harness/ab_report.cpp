@@ -34,7 +34,7 @@ std::string timing_cell(const AbCase& c) {
     return "base " + c.base.status + ", current " + c.current.status;
   }
   return std::string(to_string(c.verdict)) + " x" + fmt("%.3f", c.interval.ratio) + " [" + fmt("%.3f", c.interval.lo) +
-         ", " + fmt("%.3f", c.interval.hi) + "]";
+         ", " + fmt("%.3f", c.interval.hi) + "]" + (c.confirmation.empty() ? "" : " (" + c.confirmation + ")");
 }
 
 double median(std::vector<double> v) {
@@ -80,7 +80,8 @@ void print_ab(std::ostream& out, const AbResult& r, bool md) {
   if (r.timing_not_run.empty()) {
     out << bullet << "Timing: ";
     for (const auto& [v, n] : verdicts) out << n << " " << v << ", ";
-    out << "threshold " << fmt("%.0f%%", 100 * r.threshold) << " (SLOWER: the whole " << fmt("%.0f%%", 100 * r.level)
+    out << (r.clock == "cpu" ? "process CPU time per call" : "wall time per call") << ", threshold "
+        << fmt("%.0f%%", 100 * r.threshold) << " (SLOWER: the whole " << fmt("%.0f%%", 100 * r.level)
         << " interval of the Hodges–Lehmann ratio above 1 + threshold); median resolvable effect (CI half-width) "
         << fmt("%.1f%%", 100 * median(resolvable)) << "; " << fmt("%.0f", r.timing_seconds) << " s.\n";
   } else {
@@ -125,6 +126,7 @@ void write_ab_json(const std::string& path, const AbResult& r) {
                      {"base_ms", c.base_ms},
                      {"current_ms", c.current_ms},
                      {"seconds", c.seconds},
+                     {"confirmation", c.confirmation},
                      {"log_ratios", c.log_ratios}};
     }
     if (c.counted) {
@@ -135,6 +137,7 @@ void write_ab_json(const std::string& path, const AbResult& r) {
     cases.push_back(std::move(j));
   }
   const json doc = {{"threshold", r.threshold},
+                    {"clock", r.clock},
                     {"count_threshold", r.count_threshold},
                     {"level", r.level},
                     {"timing_not_run", r.timing_not_run},
@@ -169,6 +172,8 @@ void add_ab_command(CLI::App& app) {
   cmd->add_option("--threads,-t", o->selection.threads, "CPU threads of each worker (default: all cores)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--threshold", o->threshold, "Timing: SLOWER when the whole interval lies above 1 + this (default 0.05)");
+  cmd->add_option("--clock", o->clock, "What a call's time is: cpu (process CPU time, for a shared runner; default) or wall")
+      ->check(CLI::IsMember({"cpu", "wall"}));
   cmd->add_option("--round-ms", o->round_ms, "Each side's round of back-to-back calls (default 80)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--min-rounds", o->min_rounds, "Round pairs before the first verdict (default 10)");

@@ -92,4 +92,11 @@ double round_statistic(std::vector<double> samples) {
   return 0.5 * (upper + *std::max_element(samples.begin(), samples.begin() + mid));
 }
 
+double round_low_quartile(std::vector<double> samples) {
+  if (samples.empty()) throw std::invalid_argument("a round without samples");
+  const std::size_t k = (samples.size() - 1) / 4;
+  std::nth_element(samples.begin(), samples.begin() + k, samples.end());
+  return samples[k];
+}
+
 }  // namespace sdpa

@@ -34,7 +34,13 @@ std::string_view to_string(PairedVerdict verdict);
 // UNRESOLVED otherwise (the run could not tell).
 PairedVerdict judge_ratio(const RatioInterval& interval, double threshold);
 
-// One round's statistic: the median of its samples (robust to a preempted call).
+// The median of samples (the worker's warm-up estimate, a case's summary over its rounds).
 double round_statistic(std::vector<double> samples);
+
+// One timed round's statistic: its lower quartile (nearest rank). Interference on a shared
+// machine (preemption, another job's cache traffic) only adds time, so the low calls of a round
+// are the ones that measure the code; a quartile rather than the minimum keeps one lucky call
+// from deciding.
+double round_low_quartile(std::vector<double> samples);
 
 }  // namespace sdpa

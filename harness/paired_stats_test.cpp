@@ -104,6 +104,10 @@ TEST(PairedStats, RoundStatisticIsTheMedian) {
   EXPECT_DOUBLE_EQ(round_statistic({4, 1, 3, 2}), 2.5);
   EXPECT_DOUBLE_EQ(round_statistic({1, 1, 1, 100}), 1);
   EXPECT_THROW(round_statistic({}), std::invalid_argument);
+  EXPECT_DOUBLE_EQ(round_low_quartile({5, 1, 9, 3, 7, 2, 8, 4}), 2);  // rank (8 - 1) / 4 = 1
+  EXPECT_DOUBLE_EQ(round_low_quartile({3, 30, 31}), 3);
+  EXPECT_DOUBLE_EQ(round_low_quartile({4}), 4);
+  EXPECT_THROW(round_low_quartile({}), std::invalid_argument);
   EXPECT_THROW(paired_ratio_interval({0.1, NAN}), std::invalid_argument);
 }
 

@@ -8,7 +8,9 @@
 //        MODE check: inputs, fp64 reference, prepare, one run checked, warm-up (>= 3 calls, 30 ms);
 //        MODE nocheck: the same without the reference (for runs under valgrind). EST_MS is the
 //        warm-up's median call.
-//   time N                     -> ok MS_1 ... MS_N     N back-to-back timed calls (run + sync)
+//   time N                     -> ok MS_1 ... MS_N | CPU_1 ... CPU_N
+//        N back-to-back timed calls (run + sync): wall ms (or the device's clock where the backend
+//        has one), then the process CPU ms of each call (all its threads)
 //   count N                    -> ok                   N calls with callgrind collecting only
 //        inside run() + sync(), then one callgrind dump named "sdpa-case" (error unless under valgrind)
 //   release                    -> ok
