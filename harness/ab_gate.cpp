@@ -101,7 +101,11 @@ void release(WorkerClient* w) {
   }
 }
 
-// Alternating rounds of one prepared case until its verdict resolves or `cap_s` passes.
+// One case, in blocks: each block prepares the case afresh in both workers (new allocations, so
+// a layout that happens to favour one process — page alignment, huge pages, cache sets — is
+// redrawn instead of repeating in every round), then times `pairs` ABBA round pairs; the block's
+// observation is the mean log ratio of its pairs. Blocks are added until the verdict resolves
+// or `cap_s` passes. The first preparation (with the correctness check) is the caller's.
 void time_case(AbCase& c, WorkerClient& base, WorkerClient& cur, const AbOptions& o, double cap_s) {
   const double est = std::max({c.base.est_ms, c.current.est_ms, 1e-3});
   const long calls = std::clamp(std::lround(o.round_ms / est), 1L, 100000L);
@@ -110,32 +114,46 @@ void time_case(AbCase& c, WorkerClient& base, WorkerClient& cur, const AbOptions
   const double timeout_s = 60 + 20 * calls * est / 1e3;
   std::vector<double> base_stats, cur_stats;
   const auto start = clock_type::now();
-  int next_look = o.min_rounds + o.min_rounds % 2;
+  int next_look = o.min_rounds;
   c.log_ratios.clear();
-  for (int r = 0; r < o.max_rounds; ++r) {
-    double b = 0, k = 0;
-    // ABBA: the side that goes first alternates, so a trend within a pair favours neither.
-    if (r % 2 == 0) {
-      b = round_low_quartile(parse_samples(base.request(req, timeout_s), "base", cpu));
-      k = round_low_quartile(parse_samples(cur.request(req, timeout_s), "current", cpu));
-    } else {
-      k = round_low_quartile(parse_samples(cur.request(req, timeout_s), "current", cpu));
-      b = round_low_quartile(parse_samples(base.request(req, timeout_s), "base", cpu));
+  for (int block = 0; block < o.max_rounds; ++block) {
+    if (block > 0) {
+      const std::string prep = "prepare " + c.backend + " " + c.problem + " nocheck";
+      base.send(prep);
+      cur.send(prep);
+      const SideStatus b = parse_prepare(base.receive(kPrepareTimeoutS));
+      const SideStatus k = parse_prepare(cur.receive(kPrepareTimeoutS));
+      if (b.status != "pass" || k.status != "pass") {
+        throw WorkerError("re-preparing: base " + b.status + " " + b.detail + ", current " + k.status + " " + k.detail);
+      }
     }
-    base_stats.push_back(b);
-    cur_stats.push_back(k);
-    c.log_ratios.push_back(std::log(k / b));
-    const int n = r + 1;
+    double sum = 0;
+    for (int pair = 0; pair < o.pairs_per_block; ++pair) {
+      double b = 0, k = 0;
+      // ABBA: the side that goes first alternates, so a trend within a block favours neither.
+      if (pair % 2 == 0) {
+        b = round_low_quartile(parse_samples(base.request(req, timeout_s), "base", cpu));
+        k = round_low_quartile(parse_samples(cur.request(req, timeout_s), "current", cpu));
+      } else {
+        k = round_low_quartile(parse_samples(cur.request(req, timeout_s), "current", cpu));
+        b = round_low_quartile(parse_samples(base.request(req, timeout_s), "base", cpu));
+      }
+      base_stats.push_back(b);
+      cur_stats.push_back(k);
+      sum += std::log(k / b);
+    }
+    c.log_ratios.push_back(sum / o.pairs_per_block);
+    const int n = block + 1;
     if (n < o.min_rounds) continue;
-    // Looks at 10, 16, 24, 36, 54, ... pairs (even: ABBA stays balanced): few enough that
-    // looking until something resolves does not turn noise into a verdict.
+    // Looks at 10, 15, 22, 33, ... blocks: few enough that looking until something resolves does
+    // not turn noise into a verdict.
     if (n == next_look) {
-      next_look = (n * 3 / 2 + 1) / 2 * 2;
+      next_look = n * 3 / 2;
       c.interval = paired_ratio_interval(c.log_ratios, o.level);
       c.verdict = judge_ratio(c.interval, o.threshold);
       if (c.verdict != PairedVerdict::unresolved) break;
     }
-    if (since(start) > cap_s && n % 2 == 0) break;
+    if (since(start) > cap_s) break;
   }
   c.interval = paired_ratio_interval(c.log_ratios, o.level);
   c.verdict = judge_ratio(c.interval, o.threshold);
@@ -178,7 +196,7 @@ void timing_tier(AbResult& res, const AbOptions& o, std::ostream& progress) {
         c.current = {"error", e.what(), 0};
       }
       char line[160];
-      std::snprintf(line, sizeof line, "%s x%.3f [%.3f, %.3f] in %zu rounds, %.1f s", std::string(to_string(c.verdict)).c_str(),
+      std::snprintf(line, sizeof line, "%s x%.3f [%.3f, %.3f] in %zu blocks, %.1f s", std::string(to_string(c.verdict)).c_str(),
                     c.interval.ratio, c.interval.lo, c.interval.hi, c.log_ratios.size(), c.seconds);
       progress << line << "\n";
     } else {

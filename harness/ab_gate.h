@@ -38,9 +38,10 @@ struct AbOptions {
   // periods other jobs held the cores, so it suits a shared runner), or "wall" (a quiet machine;
   // it also sees lost parallelism, which CPU time does not).
   std::string clock = "cpu";
-  double round_ms = 80;      // each side's round
-  int min_rounds = 10;       // round pairs before the first verdict
-  int max_rounds = 400;
+  double round_ms = 40;      // each side's round
+  int pairs_per_block = 2;   // ABBA round pairs between two fresh preparations of a case
+  int min_rounds = 10;       // blocks before the first verdict
+  int max_rounds = 200;      // blocks at most
   double max_case_s = 6;     // adaptive rounds stop here
   double budget_s = 0;       // the timing tier's whole budget (0: none); shortens the cases' caps
   bool timing = true;
@@ -64,7 +65,7 @@ struct AbCase {
   SideStatus base, current;
   // Timing tier.
   bool timed = false;
-  std::vector<double> log_ratios;
+  std::vector<double> log_ratios;  // one per block
   RatioInterval interval;
   PairedVerdict verdict = PairedVerdict::unresolved;
   double base_ms = 0, current_ms = 0;  // medians of the round statistics

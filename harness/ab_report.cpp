@@ -49,7 +49,7 @@ void print_ab(std::ostream& out, const AbResult& r, bool md) {
   const std::string sep = md ? " | " : "  ";
   if (md) {
     out << "### Paired speed gate (base vs current, interleaved)\n\n"
-        << "| backend | problem | base ms | current ms | ratio [95% CI] | ±resolvable | rounds | Ir base | Ir current | Ir ratio |\n"
+        << "| backend | problem | base ms | current ms | ratio [95% CI] | ±resolvable | blocks | Ir base | Ir current | Ir ratio |\n"
         << "|---|---|---:|---:|---|---:|---:|---:|---:|---:|\n";
   }
   std::map<std::string, int> verdicts;
@@ -174,9 +174,11 @@ void add_ab_command(CLI::App& app) {
   cmd->add_option("--threshold", o->threshold, "Timing: SLOWER when the whole interval lies above 1 + this (default 0.05)");
   cmd->add_option("--clock", o->clock, "What a call's time is: cpu (process CPU time, for a shared runner; default) or wall")
       ->check(CLI::IsMember({"cpu", "wall"}));
-  cmd->add_option("--round-ms", o->round_ms, "Each side's round of back-to-back calls (default 80)")
+  cmd->add_option("--round-ms", o->round_ms, "Each side's round of back-to-back calls (default 40)")
       ->check(CLI::PositiveNumber);
-  cmd->add_option("--min-rounds", o->min_rounds, "Round pairs before the first verdict (default 10)");
+  cmd->add_option("--min-rounds", o->min_rounds, "Blocks (fresh preparations of the case) before the first verdict (default 10)");
+  cmd->add_option("--pairs-per-block", o->pairs_per_block, "ABBA round pairs per block (default 2)")
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--max-case-s", o->max_case_s, "Seconds of rounds after which a case stops unresolved (default 6)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--budget-s", o->budget_s, "The timing tier's whole budget: shortens the cases' caps (default none)")
