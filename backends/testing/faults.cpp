@@ -4,13 +4,14 @@
 // into one failed case and that the matrix goes on.
 //
 // SDPA_FAULT_SLOWDOWN=BACKEND:FRACTION[,...] (e.g. blocked_cpu:0.10) makes that real backend slower
-// by FRACTION of each call: after its run() and sync() it spins for FRACTION times their wall
-// time. The paired gate's detection is measured with it (scripts/gate-ab, `ab --current-env`).
+// by FRACTION of each call: after its run() and sync() it spins for FRACTION times their process
+// CPU time. The paired gate's detection is measured with it (scripts/gate-ab, `ab --current-env`).
 #include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <cstdlib>
 #include <memory>
 #include <stdexcept>
@@ -42,6 +43,12 @@ class FaultBackend : public Backend {
   int64_t elems_ = 0;
 };
 
+double process_cpu_s() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
 // A real backend, made slower by a fixed fraction of each call's own time.
 class SlowedBackend : public Backend {
  public:
@@ -53,14 +60,15 @@ class SlowedBackend : public Backend {
   Support available() const override { return inner_->available(); }
   Support supports(const Problem& p) const override { return inner_->supports(p); }
   void prepare(const Problem& p, const Inputs& in) override { inner_->prepare(p, in); }
+  // The spin adds FRACTION of the call's process CPU time (what `sdpa-bench ab` judges by
+  // default), whatever share of the cores other jobs of the machine take meanwhile.
   void run() override {
-    using clock = std::chrono::steady_clock;
-    const auto t0 = clock::now();
+    const double c0 = process_cpu_s();
     inner_->run();
     inner_->sync();
-    const auto spin = std::chrono::duration_cast<clock::duration>((clock::now() - t0) * fraction_);
-    const auto until = clock::now() + spin;
-    while (clock::now() < until) {
+    const double c1 = process_cpu_s();
+    const double until = c1 + fraction_ * (c1 - c0);
+    while (process_cpu_s() < until) {
     }
   }
   std::optional<double> last_device_ms() const override { return inner_->last_device_ms(); }
