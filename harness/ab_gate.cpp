@@ -206,37 +206,38 @@ void timing_tier(AbResult& res, const AbOptions& o, std::ostream& progress) {
     release(cur.get());
     --left;
   }
-  // Confirmation: a slowdown must show again, minutes later, in a fresh batch of rounds.
+  // Confirmation: a slowdown must show again, later, in every one of confirm_batches fresh batches.
   for (AbCase& c : res.cases) {
     if (!c.timed || c.verdict != PairedVerdict::slower) continue;
     progress << "ab: confirming " << c.backend << " " << c.problem << ": " << std::flush;
-    AbCase again = c;
-    again.interval = {};
-    again.base = prepare_side(base.get(), c.backend, c.problem, "check", kPrepareTimeoutS);
-    again.current = prepare_side(cur.get(), c.backend, c.problem, "check", kPrepareTimeoutS);
     char first[96];
     std::snprintf(first, sizeof first, "x%.3f [%.3f, %.3f]", c.interval.ratio, c.interval.lo, c.interval.hi);
-    if (again.base.status == "pass" && again.current.status == "pass") {
-      try {
-        time_case(again, *base, *cur, o, o.max_case_s);
-      } catch (const WorkerError& e) {
-        again.verdict = PairedVerdict::unresolved;
-      }
-    } else {
+    std::string batches = std::string("first batch ") + first;
+    bool confirmed = true;
+    for (int batch = 0; batch < o.confirm_batches && confirmed; ++batch) {
+      AbCase again = c;
+      again.interval = {};
       again.verdict = PairedVerdict::unresolved;
+      again.base = prepare_side(base.get(), c.backend, c.problem, "check", kPrepareTimeoutS);
+      again.current = prepare_side(cur.get(), c.backend, c.problem, "check", kPrepareTimeoutS);
+      if (again.base.status == "pass" && again.current.status == "pass") {
+        try {
+          time_case(again, *base, *cur, o, o.max_case_s);
+        } catch (const WorkerError&) {
+          again.verdict = PairedVerdict::unresolved;
+        }
+      }
+      char line[128];
+      std::snprintf(line, sizeof line, ", then %s x%.3f [%.3f, %.3f]", std::string(to_string(again.verdict)).c_str(),
+                    again.interval.ratio, again.interval.lo, again.interval.hi);
+      batches += line;
+      confirmed = again.verdict == PairedVerdict::slower;
+      release(base.get());
+      release(cur.get());
     }
-    char second[96];
-    std::snprintf(second, sizeof second, "x%.3f [%.3f, %.3f]", again.interval.ratio, again.interval.lo, again.interval.hi);
-    if (again.verdict == PairedVerdict::slower) {
-      c.confirmation = std::string("confirmed: first batch ") + first + ", second " + second;
-    } else {
-      c.confirmation = std::string("not confirmed: first batch SLOWER ") + first + ", second " +
-                       std::string(to_string(again.verdict)) + " " + second;
-      c.verdict = PairedVerdict::unresolved;
-    }
+    c.confirmation = (confirmed ? "confirmed: " : "not confirmed: ") + batches;
+    if (!confirmed) c.verdict = PairedVerdict::unresolved;
     progress << c.confirmation << "\n";
-    release(base.get());
-    release(cur.get());
   }
   res.timing_seconds = since(start);
 }

@@ -3,7 +3,7 @@
 // alternating short rounds (ABBA order, each side's round ~round_ms of back-to-back calls, so a
 // slow phase of a shared machine meets both sides of a pair), and judged on its paired round
 // ratios (harness/paired_stats.h), adding rounds until the verdict resolves or the case's time
-// cap. A SLOWER verdict must repeat in a second batch of rounds, later in the run. Optionally the same cases are counted under callgrind (harness/callgrind.h).
+// cap. A SLOWER verdict must repeat in two more batches of rounds, later in the run. Optionally the same cases are counted under callgrind (harness/callgrind.h).
 //
 //   sdpa-bench ab --base BIN --current BIN [--suite gate | --problem P]... [--backend B]...
 //                 [--threshold 0.05] [--instructions] [--out F.json] [--markdown]
@@ -43,6 +43,9 @@ struct AbOptions {
   int min_rounds = 10;       // blocks before the first verdict
   int max_rounds = 200;      // blocks at most
   double max_case_s = 6;     // adaptive rounds stop here
+  // A SLOWER case is timed again in this many fresh batches after every other case, and stays
+  // SLOWER only when every one of them says SLOWER too.
+  int confirm_batches = 2;
   double budget_s = 0;       // the timing tier's whole budget (0: none); shortens the cases' caps
   bool timing = true;
   bool instructions = false;
@@ -70,8 +73,8 @@ struct AbCase {
   PairedVerdict verdict = PairedVerdict::unresolved;
   double base_ms = 0, current_ms = 0;  // medians of the round statistics
   double seconds = 0;
-  // A SLOWER case is timed again in a second, independent batch of rounds after every other
-  // case: it stays SLOWER only when that batch says SLOWER too (else UNRESOLVED, noted here).
+  // A SLOWER case is timed again in fresh batches after every other case (confirm_batches): it
+  // stays SLOWER only when each says SLOWER too (else UNRESOLVED); the batches are noted here.
   std::string confirmation;
   // Instruction tier.
   bool counted = false;

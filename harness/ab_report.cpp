@@ -183,6 +183,9 @@ void add_ab_command(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--budget-s", o->budget_s, "The timing tier's whole budget: shortens the cases' caps (default none)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--confirm-batches", o->confirm_batches,
+                  "Fresh batches a SLOWER case must repeat SLOWER in, after the other cases (default 2)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_flag("!--no-timing", o->timing, "Skip the timing tier");
   cmd->add_flag("--instructions", o->instructions, "Also count instructions under callgrind (the valgrind package)");
   cmd->add_option("--count-threshold", o->count_threshold, "Instruction growth that fails a case (default 0.02)");
