@@ -222,7 +222,7 @@ void timing_tier(AbResult& res, const AbOptions& o, std::ostream& progress) {
       again.current = prepare_side(cur.get(), c.backend, c.problem, "check", kPrepareTimeoutS);
       if (again.base.status == "pass" && again.current.status == "pass") {
         try {
-          time_case(again, *base, *cur, o, o.max_case_s);
+          time_case(again, *base, *cur, o, 0.5 * o.max_case_s);  // a broad regression must not take minutes
         } catch (const WorkerError&) {
           again.verdict = PairedVerdict::unresolved;
         }
