@@ -1,4 +1,4 @@
-// sdpa-bench: list | check | run | dump | study | report | merge | gate. See README.md.
+// sdpa-bench: list | check | run | dump | study | report | merge | gate | worker | ab. See README.md.
 // One dispatch below and one exit-code mapping (exit_code.h) for all of them.
 #include <CLI/CLI.hpp>
 
@@ -11,6 +11,7 @@
 #include "harness/report_cli.h"
 #include "harness/run_plan.h"
 #include "harness/study.h"
+#include "harness/worker.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"sdpa-bench: scaled dot-product attention benchmark and correctness suite"};
@@ -73,6 +74,7 @@ int main(int argc, char** argv) {
   sdpa::add_report_outputs(report, report_outputs);
   const auto merge_command = sdpa::add_merge_command(app);
   const auto gate_command = sdpa::add_gate_command(app);
+  const auto worker_commands = sdpa::add_worker_commands(app);  // worker and ab (the paired speed gate)
   for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) sub->footer(sdpa::kExitCodesHelp);
 
   try {
@@ -105,6 +107,8 @@ int main(int argc, char** argv) {
     }
     if (*app.get_subcommand("merge")) return merge_command();
     if (*app.get_subcommand("gate")) return gate_command();
+    if (*app.get_subcommand("worker")) return worker_commands.worker();
+    if (*app.get_subcommand("ab")) return worker_commands.ab();
     return 2;
   });
 }
