@@ -4,7 +4,7 @@ folder, rendered through the real command line, and the figures read back. The t
 build/release/sdpa-bench, PATH) and fail, not skip, without it.
 
     /usr/bin/python3 scripts/report_test.py       (or -m unittest report_test from scripts/; CTest label: report)
-    SDPA_GBENCH_TOOLS=<google/benchmark>/tools     also runs Google Benchmark's compare.py on our export
+    SDPA_GBENCH_TOOLS=<google/benchmark>/tools     where compare.py lives (default: Debian's libbenchmark-tools, /usr/share/benchmark)
 """
 import base64
 import html
@@ -455,15 +455,16 @@ class CommandTest(TempDir):
 
 class GoogleBenchmarkCompareTest(TempDir):
     """`report --gbench` read by Google Benchmark's own tools/compare.py: real times, a U test per
-    case and OVERALL_GEOMEAN. compare.py is not in Debian's libbenchmark-dev nor on PyPI: point
-    SDPA_GBENCH_TOOLS at a google/benchmark checkout's tools/ folder."""
+    case and OVERALL_GEOMEAN. compare.py ships in Debian's libbenchmark-tools (/usr/share/benchmark,
+    installed by scripts/setup-deps with python3-scipy for its U test); SDPA_GBENCH_TOOLS points
+    elsewhere, e.g. at a google/benchmark checkout's tools/ folder."""
 
     def setUp(self):
         super().setUp()
-        tools = os.environ.get("SDPA_GBENCH_TOOLS", "")
+        tools = os.environ.get("SDPA_GBENCH_TOOLS", "/usr/share/benchmark")
         if not os.path.exists(os.path.join(tools, "compare.py")):
-            self.skipTest("SDPA_GBENCH_TOOLS does not point at google/benchmark's tools/ (compare.py is not "
-                          "packaged by Debian or PyPI)")
+            self.skipTest(f"no compare.py in {tools} (install Debian's libbenchmark-tools, or set "
+                          "SDPA_GBENCH_TOOLS to google/benchmark's tools/)")
         for module in ("numpy", "scipy"):
             try:
                 __import__(module)
