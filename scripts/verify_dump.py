@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Checks an `sdpa-bench dump` folder with NumPy alone: recomputes attention in float64 from
-q.npy/k.npy/v.npy and the problem line, and applies the accuracy rule of DESIGN.md to out.npy.
+q.npy/k.npy/v.npy and the problem line, and applies the accuracy rule (harness/README.md, "Accuracy rule") to out.npy.
 Independent of the C++ reference: agreement means both the backend and the oracle are right.
 
 usage: scripts/verify_dump.py DIR        exit 0 when out.npy passes, 1 when not, 2 on bad input
