@@ -15,6 +15,7 @@
 
 #include "core/problem.h"
 #include "harness/machine_class.h"
+#include "harness/report.h"
 #include "harness/results_file.h"
 #include "harness/stats.h"
 
@@ -30,25 +31,6 @@ std::string fmt(const char* format, double v) {
   return buf;
 }
 
-// A cell of a Markdown table: '|' and '\\' escaped, line breaks as <br>, so that no text from a
-// results file (a skip reason "a|b", a message over two lines) can end its cell or its row.
-std::string markdown_cell(const std::string& text) {
-  std::string out;
-  out.reserve(text.size());
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char ch = text[i];
-    if (ch == '|' || ch == '\\') {
-      out += '\\';
-      out += ch;
-    } else if (ch == '\r' || ch == '\n') {
-      if (ch == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;
-      out += "<br>";
-    } else {
-      out += ch;
-    }
-  }
-  return out;
-}
 
 // A cell of the text table: one line whatever the file held.
 std::string text_cell(const std::string& text) {
@@ -75,7 +57,7 @@ void print_table(std::ostream& out, const std::vector<std::vector<std::string>>&
   if (markdown) {
     auto line = [&](const std::vector<std::string>& cells) {
       out << "|";
-      for (const std::string& cell : cells) out << " " << markdown_cell(cell) << " |";
+      for (const std::string& cell : cells) out << " " << markdown_escape(cell) << " |";
       out << "\n";
     };
     line(header);
@@ -137,7 +119,7 @@ int gate_command(const GateCommand& a) {
     return exit_code(result, a.require_perf);
   }
   const std::string title = "Regression gate: " + a.files[1] + " against " + a.files[0];
-  std::cout << (a.markdown ? "### " + markdown_cell(title) : text_cell(title)) << "\n\n";
+  std::cout << (a.markdown ? "### " + markdown_escape(title) : text_cell(title)) << "\n\n";
   print_gate(std::cout, result, a.markdown);
   return exit_code(result, a.require_perf);
 }
@@ -154,7 +136,7 @@ void print_gate(std::ostream& out, const GateResult& r, bool markdown) {
     out << bullet << "threshold " << fmt("%g", 100 * r.options.threshold) << "% on the median, alpha "
         << fmt("%g", r.options.alpha) << " (two-sided Mann-Whitney U on the per-sample times)\n";
   }
-  for (const std::string& note : r.normalisation) out << bullet << (markdown ? markdown_cell(note) : text_cell(note)) << "\n";
+  for (const std::string& note : r.normalisation) out << bullet << (markdown ? markdown_escape(note) : text_cell(note)) << "\n";
   for (const CaseVerdict& c : r.cases) {
     if (!c.fails_gate) continue;
     std::string line = std::string(to_string(c.verdict)) + " " + c.name() + ": ";
@@ -165,11 +147,11 @@ void print_gate(std::ostream& out, const GateResult& r, bool markdown) {
     } else {
       line += c.why;
     }
-    out << bullet << (markdown ? markdown_cell(line) : text_cell(line));
+    out << bullet << (markdown ? markdown_escape(line) : text_cell(line));
     out << "\n";
   }
   const std::string verdict = r.verdict_line();
-  out << "\n" << (markdown ? markdown_cell(verdict) : text_cell(verdict)) << "\n";
+  out << "\n" << (markdown ? markdown_escape(verdict) : text_cell(verdict)) << "\n";
 }
 
 std::string update_baseline(const std::string& current, const std::string& dir, bool force) {

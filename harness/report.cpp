@@ -106,8 +106,9 @@ std::string markdown_escape(const std::string& text) {
   std::string out;
   for (std::size_t i = 0; i < text.size(); ++i) {
     const char ch = text[i];
-    if (ch == '|') {
-      out += "\\|";
+    if (ch == '|' || ch == '\\') {  // a backslash too, so that text ending in one cannot undo the next escape
+      out += '\\';
+      out += ch;
     } else if (ch == '\r' || ch == '\n') {
       if (ch == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;
       out += "<br>";

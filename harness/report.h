@@ -41,7 +41,7 @@ struct Table {
   std::vector<std::string> header;
   std::vector<std::vector<Cell>> rows;
 };
-// A Markdown table; `|` and line breaks from file contents are escaped so a cell stays a cell.
+// A Markdown table; `|`, `\` and line breaks from file contents are escaped so a cell stays a cell.
 void print_markdown(std::ostream& out, const Table& table);
 std::string markdown_escape(const std::string& text);
 
