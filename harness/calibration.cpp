@@ -118,17 +118,4 @@ Peaks calibrate(SelectedBackends& selected, std::ostream& log) {
   return peaks;
 }
 
-double calibration_drift(const Peaks& first, const Peaks& second) {
-  double drift = 0;
-  for (const Calibration& a : first.all) {
-    if (&a != first.normaliser(a.device_class)) continue;
-    for (const Calibration& b : second.all) {
-      if (a.device_class == b.device_class && a.dtype == b.dtype && a.what == b.what && a.tflops > 0) {
-        drift = std::max(drift, std::abs(b.tflops - a.tflops) / a.tflops);
-      }
-    }
-  }
-  return drift;
-}
-
 }  // namespace sdpa

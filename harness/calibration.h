@@ -38,10 +38,5 @@ Peaks calibrate(SelectedBackends& selected, std::ostream& log);
 // STREAM counts them (3 arrays per pass, no write-allocate traffic).
 double host_triad_gbs(int runs = 5);
 
-// The largest relative difference between the same normaliser GEMM (the library f32 GEMM each
-// device's timings are normalised by) in two calibrations (0 when none match). Only those count:
-// a short bf16 GEMM of ~15 ms moves by 20% between readings on a quiet machine, while the
-// normaliser is what the gate divides by.
-double calibration_drift(const Peaks& first, const Peaks& second);
 
 }  // namespace sdpa

@@ -11,6 +11,7 @@
 
 #include "backends/registry.h"
 #include "harness/calibration.h"
+#include "harness/gate.h"
 #include "harness/machine_class.h"
 #include "harness/machine_info.h"
 #include "harness/output_lock.h"
@@ -272,15 +273,19 @@ json run_context(const RunPlan& plan, const StoppingPolicy& policy, const Select
 
 // The run measures its own noise: the same GEMMs again at the end. A machine that changed speed
 // during the run (another job, thermal limits) shows here rather than in the tables.
-void recalibrate(json& context, const Peaks& peaks, SelectedBackends& selected) {
+void recalibrate(json& context, SelectedBackends& selected) {
   std::cerr << "calibrating again (the run's noise check) ...\n";
   const Peaks end = calibrate(selected, std::cerr);
   end.add_to_context(context, "calibration_end");
-  const double drift = calibration_drift(peaks, end);
-  context["calibration_drift"] = drift;
-  if (drift > 0.05) {
-    context["noise_warning"] = "the calibration GEMMs differed by " + std::to_string(int(100 * drift)) +
-                               "% between the start and the end of the run: the machine's speed changed";
+  // Every calibration that ran counts (each GEMM of every device and dtype, the memory
+  // bandwidth), read back as the gate reads it, not only the normaliser GEMM: a run without
+  // oneDNN has no normaliser and would otherwise record 0 whatever the machine did.
+  const CalibrationDrift drift = calibration_drift_of(context);
+  context["calibration_drift"] = drift.fraction;
+  if (drift.fraction > 0.05) {
+    context["noise_warning"] = "the calibrations differed by " + percent_text(drift.fraction) +
+                               " between the start and the end of the run (" + drift.what +
+                               "): the machine's speed changed";
     std::cerr << "warning: " << context["noise_warning"].get<std::string>() << "\n";
   }
 }
@@ -346,7 +351,7 @@ int cmd_run(RunPlan plan) {
   options.already_done = [&](const Backend& b, const Problem& p) { return writer.done(case_name(b.name(), p)); };
   run_cases(problems, selected, options, {&progress, &results});
 
-  if (plan.calibration && !peaks.all.empty()) recalibrate(context, peaks, selected);
+  if (plan.calibration && !peaks.all.empty()) recalibrate(context, selected);
   writer.finish(context);
   std::cerr << "wrote " << out << "\n";
   const ResultsFile file = load_results(out);
