@@ -23,6 +23,10 @@ class Reporter {
   virtual ~Reporter() = default;
   virtual void case_started(const Backend& /*backend*/, const Problem& /*problem*/, std::size_t /*index*/,
                             std::size_t /*total*/) {}
+  // `data.problem` is always the case's problem. `data.inputs` and `data.reference` are filled for
+  // in-process cases only: an isolated or offline case computes its own (in the child, or per
+  // batch), so they are empty there; the reporters that read them (dump, the studies) never run
+  // isolated or offline.
   virtual void case_finished(const CaseResult& result, const ProblemData& data) = 0;
 };
 
