@@ -12,6 +12,7 @@
 #include "core/problem.h"
 #include "harness/child_process.h"
 #include "harness/report.h"
+#include "harness/source_dir.h"
 #include "harness/report_csv.h"
 #include "harness/report_gbench.h"
 #include "harness/report_json.h"
@@ -79,7 +80,7 @@ void write_gbench(const std::vector<ResultsFile>& files, const std::string& out)
 
 // scripts/report renders the page from the tables written here; its plots read the files.
 int write_html(const std::vector<std::string>& paths, const std::vector<ResultsFile>& files, const std::string& dir) {
-  const std::string script = std::string(SDPA_SOURCE_DIR) + "/scripts/report";
+  const std::string script = std::string(source_dir()) + "/scripts/report";
   if (!fs::exists(script)) {
     throw std::runtime_error("report --html: the HTML renderer " + script +
                              " is missing (it is part of the source tree, not of a bundle)");

@@ -1,5 +1,7 @@
 #include "harness/suite.h"
 
+#include "harness/source_dir.h"
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -13,7 +15,7 @@ namespace {
 fs::path suites_dir() {
   // SDPA_SUITES_DIR lets an installed binary find its suites; the source tree is the default.
   if (const char* env = std::getenv("SDPA_SUITES_DIR")) return env;
-  return fs::path(SDPA_SOURCE_DIR) / "harness" / "suites";
+  return fs::path(source_dir()) / "harness" / "suites";
 }
 
 }  // namespace
