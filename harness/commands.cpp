@@ -159,10 +159,8 @@ int cmd_check(RunPlan plan, const CheckOptions& opts) {
   plan.resolve();
   const Selection& sel = plan.selection;
   apply_threads(sel);
-  SelectedBackends selected = select_backends(sel);
   const std::vector<Problem> problems = select_problems(sel);
-  admit_problems(problems);
-  apply_shard(selected, problems, sel.shard_index, sel.shard_count);
+  SelectedBackends selected = select_cases(sel, problems);
   print_left_out(selected);
   for (const std::string& m : selected.missing) std::cout << "skip    " << m << "\n";
 
@@ -296,10 +294,8 @@ int cmd_run(RunPlan plan) {
   plan.resolve();  // every option and the environment, before anything is computed or written
   const Selection& sel = plan.selection;
   apply_threads(sel);
-  SelectedBackends selected = select_backends(sel);
   const std::vector<Problem> problems = select_problems(sel);
-  admit_problems(problems);
-  apply_shard(selected, problems, sel.shard_index, sel.shard_count);
+  SelectedBackends selected = select_cases(sel, problems);
   const StoppingPolicy policy = plan.stopping();
 
   const std::string out = plan.out.empty() ? default_out(sel) : plan.out;

@@ -16,6 +16,13 @@ void admit_problems(const std::vector<Problem>& problems) {
   }
 }
 
+SelectedBackends select_cases(const Selection& sel, const std::vector<Problem>& problems) {
+  SelectedBackends selected = select_backends(sel);
+  admit_problems(problems);
+  apply_shard(selected, problems, sel.shard_index, sel.shard_count);
+  return selected;
+}
+
 RunnerOptions runner_options(const RunPlan& plan) {
   RunnerOptions options;
   options.policy = plan.stopping();

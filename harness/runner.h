@@ -51,6 +51,10 @@ RunnerOptions runner_options(const RunPlan& plan);
 // in memory, before any case runs.
 void admit_problems(const std::vector<Problem>& problems);
 
+// The cases of a command: the selection's backends, its problems admitted (admit_problems),
+// and its shard applied (apply_shard). Every command that runs a matrix starts here.
+SelectedBackends select_cases(const Selection& sel, const std::vector<Problem>& problems);
+
 // Returns the number of cases run (not counting those already done or outside the selection).
 std::size_t run_cases(const std::vector<Problem>& problems, SelectedBackends& selected, const RunnerOptions& options,
                       const std::vector<Reporter*>& reporters);

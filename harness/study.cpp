@@ -88,10 +88,8 @@ int cmd_study_error(RunPlan plan, const std::string& dist) {
   plan.resolve();
   const Selection sel = with_default_matrix(plan.selection, false, dist);
   apply_threads(sel);
-  SelectedBackends selected = select_backends(sel);
   const std::vector<Problem> problems = with_dist(select_problems(sel), dist);
-  admit_problems(problems);
-  apply_shard(selected, problems, sel.shard_index, sel.shard_count);
+  SelectedBackends selected = select_cases(sel, problems);
   std::cout << "### Error study: each backend against the fp64 reference on the same inputs\n\n"
             << "| backend | dtype | n | mask | dist | rel RMS | max abs err | worst of bound | status | f16 range |\n"
             << "|---|---|---:|---|---|---:|---:|---:|---|---|\n";

@@ -124,3 +124,19 @@ def measure(sample, policy, now=time.perf_counter):
                 continue
             why = f"rel_stderr {100 * rse:.2g}% <= {100 * policy.target_rel_stderr:.2g}%"
         return wall, device, why
+
+
+def policy_with_overrides(name, warmup=None, samples=None):
+    """The named policy with the peers' --warmup and --samples applied (SpecError on a bad value):
+    --samples N takes exactly N samples, with no time budget."""
+    policy = stopping_policy(name)
+    if warmup is not None:
+        if warmup < 0:
+            raise SpecError("--warmup must be >= 0")
+        policy.warmup = warmup
+    if samples is not None:
+        if samples < 1:
+            raise SpecError("--samples must be >= 1")
+        policy.min_samples = policy.max_samples = samples
+        policy.case_budget_s = math.inf
+    return policy

@@ -5,7 +5,6 @@ a problem raises Unsupported (a skip with the reason); any other exception is an
 A peer module supplies import_peer(), peer_context() and VARIANTS (name -> prepare function)."""
 
 import argparse
-import math
 import os
 import platform
 import sys
@@ -13,7 +12,7 @@ import time
 
 from peer_accuracy import (ACCURACY_NOTE, INPUTS_NOTE, REFERENCE_FLOPS, accuracy_summary, check_accuracy,
                            make_inputs, reference, reference_row_stride)
-from peer_measure import measure, stopping_policy
+from peer_measure import measure, policy_with_overrides
 from report_lib.problem import REPO, SpecError, load_suite, parse_problem  # scripts/ is on sys.path via peer_measure
 from peer_results import (FLOPS_NOTE, case_entries, cpuinfo_field, isa_flags, results_document, skip_entries,
                           utc_now, write_atomically)
@@ -187,16 +186,8 @@ def parser(doc, tool, variants, default_variants):
 
 def parse_args(ap, args, tool):
     """(policy, problems) from the shared options, or SpecError."""
-    policy = stopping_policy(args.policy)
-    if args.warmup is not None:
-        if args.warmup < 0:
-            raise SpecError("--warmup must be >= 0")
-        policy.warmup = args.warmup
+    policy = policy_with_overrides(args.policy, args.warmup, args.samples)
     if args.samples is not None:
-        if args.samples < 1:
-            raise SpecError("--samples must be >= 1")
-        policy.min_samples = policy.max_samples = args.samples
-        policy.case_budget_s = math.inf
         policy.name = f"exactly {args.samples} samples (--samples)"
     if args.warmup is not None:
         policy.name += f", {args.warmup} warm-up calls"

@@ -33,7 +33,6 @@ by scripts/report_lib/problem.py, the reader the report uses too.
 """
 
 import argparse
-import math
 import os
 import platform
 import re
@@ -43,7 +42,7 @@ import warnings
 
 from peer_accuracy import (ACCURACY_NOTE, INPUTS_NOTE, REFERENCE_FLOPS, accuracy_summary, check_accuracy,
                            make_inputs, reference, reference_row_stride)
-from peer_measure import measure, stopping_policy
+from peer_measure import measure, policy_with_overrides
 from report_lib.problem import REPO, SpecError, load_suite, parse_problem  # on sys.path via peer_measure
 from peer_results import (FLOPS_NOTE, case_entries, cpuinfo_field, isa_flags, results_document, skip_entries,
                           utc_now, write_atomically)
@@ -431,16 +430,7 @@ def main(argv=None):
     parser.add_argument("--dry-run", action="store_true", help="parse and print FLOPs; needs no torch")
     args = parser.parse_args(argv)
     try:
-        policy = stopping_policy(args.policy)
-        if args.warmup is not None:
-            if args.warmup < 0:
-                raise SpecError("--warmup must be >= 0")
-            policy.warmup = args.warmup
-        if args.samples is not None:
-            if args.samples < 1:
-                raise SpecError("--samples must be >= 1")
-            policy.min_samples = policy.max_samples = args.samples
-            policy.case_budget_s = math.inf
+        policy = policy_with_overrides(args.policy, args.warmup, args.samples)
         if args.threads is not None and args.threads < 1:
             raise SpecError("--threads must be >= 1")
         backends = args.backend or list(CUDA_BACKENDS if args.device == "cuda" else CPU_BACKENDS[:1])
