@@ -12,6 +12,10 @@
 
 #include "backends/blocked_cpu/flash16.h"
 
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
+
 namespace sdpa::blocked {
 
 static_assert(static_cast<int>(DType::f32) == src_f32 && static_cast<int>(DType::f16) == src_f16 &&
@@ -53,6 +57,21 @@ void F32Path::setup(const Problem& p, const Blocking& b) {
   type_ = static_cast<int>(p.dtype);
   eb_ = storage_bytes(p.dtype);
 }
+
+#if defined(__SSE__)
+namespace {
+constexpr unsigned kFlushSubnormals = 0x8040;  // MXCSR FTZ (bit 15) and DAZ (bit 6)
+thread_local unsigned saved_mxcsr = 0;            // the caller's, given back at the end
+}  // namespace
+void F32Path::thread_begin() const {
+  saved_mxcsr = _mm_getcsr();
+  _mm_setcsr(saved_mxcsr | kFlushSubnormals);
+}
+void F32Path::thread_end() const { _mm_setcsr(saved_mxcsr); }
+#else
+void F32Path::thread_begin() const {}
+void F32Path::thread_end() const {}
+#endif
 
 void F32Path::carve(Buffers& w, Carver& c, int64_t rows) const {
   w.q = c.take<float>(rows * d_);

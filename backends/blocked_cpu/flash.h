@@ -81,8 +81,11 @@ class F32Path {
   int64_t row_pad() const { return 1; }
   int64_t key_step() const { return k_.nr; }
   void carve(Buffers& w, Carver& c, int64_t rows) const;
-  void thread_begin() const {}
-  void thread_end() const {}
+  // Subnormals flushed to 0 in this thread while it runs the path (MXCSR FTZ and DAZ): the
+  // AVX-512 exponential leaves p < 2^-126 subnormal (kernels_simd.h), and a subnormal operand
+  // or result can cost a microcode assist each. A p that small is 0 next to the row's max.
+  void thread_begin() const;
+  void thread_end() const;
   // Query row at element `index` of Q into row r; pad rows [rows, tile_rows) (none here).
   void load_query(Buffers& w, const Inputs& in, int64_t index, int64_t r) const;
   void pad_queries(Buffers&, int64_t, int64_t) const {}

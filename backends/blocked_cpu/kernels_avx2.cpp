@@ -18,6 +18,8 @@ struct Avx2 {
   static void store(float* p, reg x) { _mm256_storeu_ps(p, x); }
   static reg broadcast(const float* p) { return _mm256_broadcast_ss(p); }
   static reg fma(reg a, reg b, reg c) { return _mm256_fmadd_ps(a, b, c); }
+  static reg fms(reg a, reg b, reg c) { return _mm256_fmsub_ps(a, b, c); }
+  static constexpr bool has_scalef = false;  // vexp2 builds 2^n in the exponent field
   static reg add(reg a, reg b) { return _mm256_add_ps(a, b); }
   static reg sub(reg a, reg b) { return _mm256_sub_ps(a, b); }
   static reg mul(reg a, reg b) { return _mm256_mul_ps(a, b); }

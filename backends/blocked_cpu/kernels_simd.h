@@ -16,8 +16,15 @@ constexpr float kNegInf = -__builtin_inff();
 // 2^x for x ≤ 0, the softmax's exponential. x = n + f with n = round(x), |f| ≤ 1/2;
 // 2^f from a degree-6 polynomial, relative-error minimax on [-1/2, 1/2] (Remez in long double,
 // coefficients rounded to float: 2.1e-8 from the polynomial, the rest is float rounding of the
-// Horner steps); 2^n built in the exponent field. x is clamped at -127, where n + 127 = 0
-// builds +0: masked scores (-inf) give exactly 0 and x < -126.5 flushes to 0.
+// Horner steps); then 2^n. Two ways to apply 2^n, same polynomial:
+//  - AVX2: n from a magic-number rounding, 2^n built in the exponent field; x is clamped at
+//    -127, where n + 127 = 0 builds +0: -inf (a masked score) gives exactly 0, x < -126.5
+//    flushes to 0, and a NaN becomes -127 (max returns its second operand). 13 operations.
+//  - AVX-512: n by vrndscaleps and p·2^n by vscalefps, 10 operations (the softmax is 12-15% of
+//    an f32 d=64 run). No clamp: -inf gives n = -inf, f = NaN (caught by the max, so f = -1/2)
+//    and p·2^-inf = exactly 0; a NaN stays NaN, as README's non-finite rule wants. Below -126
+//    the result is subnormal, which the f32 driver flushes to 0 (MXCSR FTZ/DAZ in its threads,
+//    flash.cpp): no subnormal ever reaches the row sums or P·V.
 // Measured max relative error over [-126, 0]: see exp2_max_rel_error in kernels.h.
 constexpr float kExp2C1 = 6.931472421e-01f;
 constexpr float kExp2C2 = 2.402265221e-01f;
@@ -30,17 +37,27 @@ constexpr float kExp2C6 = 1.559467782e-04f;
 constexpr float kExp2Magic = 12582912.0f + 127.0f;
 
 template <class V>
-inline typename V::reg vexp2(typename V::reg x) {
-  x = V::max(x, V::set1(-127.0f));  // also maps NaN to -127 (max returns its second operand)
-  typename V::reg t = V::add(x, V::set1(kExp2Magic));
-  typename V::reg f = V::sub(x, V::sub(t, V::set1(kExp2Magic)));  // exact: |f| ≤ 1/2
+inline typename V::reg exp2_poly(typename V::reg f) {
   typename V::reg p = V::fma(V::set1(kExp2C6), f, V::set1(kExp2C5));
   p = V::fma(p, f, V::set1(kExp2C4));
   p = V::fma(p, f, V::set1(kExp2C3));
   p = V::fma(p, f, V::set1(kExp2C2));
   p = V::fma(p, f, V::set1(kExp2C1));
-  p = V::fma(p, f, V::set1(1.0f));
-  return V::mul(p, V::exp2_scale(t));
+  return V::fma(p, f, V::set1(1.0f));
+}
+
+template <class V>
+inline typename V::reg vexp2(typename V::reg x) {
+  if constexpr (V::has_scalef) {
+    const typename V::reg n = V::round_nearest(x);
+    const typename V::reg f = V::max(V::sub(x, n), V::set1(-0.5f));  // NaN (x = ±inf) → -1/2
+    return V::scalef(exp2_poly<V>(f), n);
+  } else {
+    x = V::max(x, V::set1(-127.0f));  // also maps NaN to -127 (max returns its second operand)
+    typename V::reg t = V::add(x, V::set1(kExp2Magic));
+    typename V::reg f = V::sub(x, V::sub(t, V::set1(kExp2Magic)));  // exact: |f| ≤ 1/2
+    return V::mul(exp2_poly<V>(f), V::exp2_scale(t));
+  }
 }
 
 template <class V>
@@ -132,18 +149,21 @@ void softmax_rows(float* s, int64_t lds, int rows, int64_t ncols, const int64_t*
     // A row with nothing visible yet keeps m = -inf; subtracting 0 instead keeps every
     // 2^(-inf) an exact 0 rather than a NaN from (-inf) - (-inf).
     const float m_use = m_new == kNegInf ? 0.0f : m_new;
-    alpha[r] = (m[r] - m_use) * c;
+    // The exponents below are s·c − fl(m·c), one FMA each: every p of the row is off by the
+    // same factor 2^(m·c − fl(m·c)) (a few f32 ulps), which alpha, formed from the same
+    // rounded products, carries over exactly to the earlier blocks, so it cancels in O / l.
+    alpha[r] = m[r] == kNegInf ? kNegInf : m[r] * c - m_use * c;
     m[r] = m_new;
   }
   exp2_array<V>(alpha, rows, alpha);
   const typename V::reg cv = V::set1(c);
   for (int r = 0; r < rows; ++r) {
     float* row = s + r * lds;
-    const typename V::reg mu = V::set1(m[r] == kNegInf ? 0.0f : m[r]);
+    const typename V::reg mc = V::set1((m[r] == kNegInf ? 0.0f : m[r]) * c);
     typename V::reg sum0 = V::zero(), sum1 = V::zero();
     for (int64_t j = 0; j < ncols; j += 2 * W) {
-      typename V::reg p0 = vexp2<V>(V::mul(V::sub(V::load(row + j), mu), cv));
-      typename V::reg p1 = vexp2<V>(V::mul(V::sub(V::load(row + j + W), mu), cv));
+      typename V::reg p0 = vexp2<V>(V::fms(V::load(row + j), cv, mc));
+      typename V::reg p1 = vexp2<V>(V::fms(V::load(row + j + W), cv, mc));
       V::store(row + j, p0);
       V::store(row + j + W, p1);
       sum0 = V::add(sum0, p0);

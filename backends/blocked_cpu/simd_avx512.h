@@ -20,10 +20,15 @@ struct Avx512 {
   static void store(float* p, reg x) { _mm512_storeu_ps(p, x); }
   static reg broadcast(const float* p) { return _mm512_set1_ps(*p); }
   static reg fma(reg a, reg b, reg c) { return _mm512_fmadd_ps(a, b, c); }
+  static reg fms(reg a, reg b, reg c) { return _mm512_fmsub_ps(a, b, c); }
   static reg add(reg a, reg b) { return _mm512_add_ps(a, b); }
   static reg sub(reg a, reg b) { return _mm512_sub_ps(a, b); }
   static reg mul(reg a, reg b) { return _mm512_mul_ps(a, b); }
   static reg max(reg a, reg b) { return _mm512_max_ps(a, b); }
+  // vexp2's 2^n step: vrndscaleps for n, vscalefps for p·2^n (kernels_simd.h).
+  static constexpr bool has_scalef = true;
+  static reg round_nearest(reg x) { return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  static reg scalef(reg p, reg n) { return _mm512_scalef_ps(p, n); }
   static reg exp2_scale(reg t) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_castps_si512(t), 23)); }
   static __m256 high(reg x) { return _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)); }
   static float hmax(reg x) {
