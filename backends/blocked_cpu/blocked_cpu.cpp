@@ -346,14 +346,7 @@ std::string route_words(const blocked::Route& r, DType dtype) {
 
 }  // namespace
 
-// Rounds of every candidate in turn (the first also warms each up), each candidate's best
-// (least disturbed) time kept. After the first round a candidate over 50 ms and 1.5x the
-// fastest drops out (so a long problem's trial is one round of everything and a second of the
-// close ones); after each later round, any over 1.5x. At least two rounds; more, up to 30,
-// while the trial has run under 0.5 s, so a short problem is timed often enough to see past a
-// busy machine's noise.
-blocked::Route BlockedCpuBackend::measure(const std::vector<blocked::Route>& routes, const Problem& p,
-                                          const Inputs& inputs) {
+double BlockedCpuBackend::time_route(const blocked::Route& r, const Problem& p, const Inputs& inputs) {
   // One thread: the run happens on this thread, whose CPU time leaves out the time other
   // processes held the core (robust on a shared machine). More: wall time, which also sees
   // idle threads (a decode step without a key split).
@@ -363,20 +356,66 @@ blocked::Route BlockedCpuBackend::measure(const std::vector<blocked::Route>& rou
     clock_gettime(clock_id, &ts);
     return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
   };
+  prepare_route(r, p);
+  const double t0 = now();
+  if (r.k16) {
+    k16_driver(r.k16).run(inputs, out_.data());
+  } else {
+    f32_driver(r.f32).run(inputs, out_.data());
+  }
+  return now() - t0;
+}
+
+// The trial's first round runs every candidate once, so on a long problem (h8 n4096, f16 as
+// pairs: 0.3 s a run on two cores, 5 candidates) it alone took seconds, and up to 31 s on a
+// loaded machine. Every head is the same work on the same tiles, so the route that wins on a
+// few heads wins on all: when a round on the whole problem would pass kTrialRoundS, the trial
+// runs the same problem on fewer kv heads (batch item 0, its kvlen), as many as keep a round
+// near that. One run on a single head sizes it. The plan is still kept for the whole problem's
+// shape class. Decode steps keep the problem: their key split is planned from the head count
+// (and they are short).
+constexpr double kTrialRoundS = 0.25;
+
+Problem BlockedCpuBackend::trial_problem(const std::vector<blocked::Route>& routes, const Problem& p,
+                                         const Inputs& inputs) {
+  trial_heads_.clear();
+  const int64_t heads = p.b * p.hkv;
+  const bool splits = std::any_of(routes.begin(), routes.end(), [](const blocked::Route& r) { return r.splits > 0; });
+  if (heads < 2 || splits) return p;
+  Problem one = p;
+  one.b = 1;
+  one.hkv = 1;
+  one.hq = p.group();
+  if (p.mask == MaskKind::kvlen) one.kvlen = {p.kvlen.front()};
+  time_route(routes.front(), one, inputs);  // warm-up
+  const double per_head = time_route(routes.front(), one, inputs);
+  const double round = per_head * static_cast<double>(heads * static_cast<int64_t>(routes.size()));
+  if (round <= kTrialRoundS) return p;
+  const auto keep = std::clamp<int64_t>(
+      static_cast<int64_t>(kTrialRoundS / (per_head * static_cast<double>(routes.size()))), 1, p.hkv);
+  if (keep >= heads) return p;
+  Problem few = one;
+  few.hkv = keep;
+  few.hq = keep * p.group();
+  trial_heads_ = std::to_string(keep) + " of " + std::to_string(heads) + " kv heads";
+  return few;
+}
+
+// Rounds of every candidate in turn (the first also warms each up), each candidate's best
+// (least disturbed) time kept. After the first round a candidate over 50 ms and 1.5x the
+// fastest drops out (so a long problem's trial is one round of everything and a second of the
+// close ones); after each later round, any over 1.5x. At least two rounds; more, up to 30,
+// while the trial has run under 0.5 s, so a short problem is timed often enough to see past a
+// busy machine's noise.
+blocked::Route BlockedCpuBackend::measure(const std::vector<blocked::Route>& routes, const Problem& p,
+                                          const Inputs& inputs) {
   std::vector<double> best(routes.size(), std::numeric_limits<double>::infinity());
   std::vector<bool> live(routes.size(), true);
   double elapsed = 0.0;
   for (int round = 1; round <= 30; ++round) {
     for (std::size_t i = 0; i < routes.size(); ++i) {
       if (!live[i]) continue;
-      prepare_route(routes[i], p);
-      const double t0 = now();
-      if (routes[i].k16) {
-        k16_driver(routes[i].k16).run(inputs, out_.data());
-      } else {
-        f32_driver(routes[i].f32).run(inputs, out_.data());
-      }
-      const double t = now() - t0;
+      const double t = time_route(routes[i], p, inputs);
       best[i] = std::min(best[i], t);
       elapsed += t;
     }
@@ -406,6 +445,7 @@ void BlockedCpuBackend::prepare(const Problem& p, const Inputs& inputs) {
   out_.assign(static_cast<std::size_t>(p.o_elems()), 0.0f);
   trial_seconds_ = 0.0;
   trial_times_.clear();
+  trial_heads_.clear();
   const std::vector<blocked::Route> routes = tune_ ? candidates(p) : std::vector<blocked::Route>{};
   if (routes.size() < 2) {
     route_ = rule_route(p);
@@ -424,7 +464,7 @@ void BlockedCpuBackend::prepare(const Problem& p, const Inputs& inputs) {
       plan_source_ = "cached";
     } else {
       const auto t0 = std::chrono::steady_clock::now();
-      route_ = measure(routes, p, inputs);
+      route_ = measure(routes, trial_problem(routes, p, inputs), inputs);
       trial_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       plan_source_ = "measured";
       std::lock_guard<std::mutex> lock(plan_mutex());
@@ -486,6 +526,7 @@ std::map<std::string, std::string> BlockedCpuBackend::case_notes() const {
     std::snprintf(ms, sizeof ms, "%.1f", trial_seconds_ * 1e3);
     notes["trial_ms"] = ms;
     notes["trial"] = trial_times_;
+    if (!trial_heads_.empty()) notes["trial_on"] = trial_heads_;
   }
   return notes;
 }

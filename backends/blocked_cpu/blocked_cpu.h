@@ -104,6 +104,11 @@ class BlockedCpuBackend : public Backend {
   blocked::Route rule_route(const Problem& p) const;
   // Times the candidates in interleaved rounds; the fastest.
   blocked::Route measure(const std::vector<blocked::Route>& routes, const Problem& p, const Inputs& inputs);
+  // What measure() times: `p`, or the same problem on fewer heads when a round of every
+  // candidate on all of them would be long (blocked_cpu.cpp).
+  Problem trial_problem(const std::vector<blocked::Route>& routes, const Problem& p, const Inputs& inputs);
+  // One run of `r` on `p`, in seconds of this clock (thread CPU time with one thread, else wall).
+  double time_route(const blocked::Route& r, const Problem& p, const Inputs& inputs);
 
   std::string name_;
   const blocked::Kernels* kernels_;  // the first f32 table
@@ -119,6 +124,7 @@ class BlockedCpuBackend : public Backend {
   std::string plan_source_;  // "rule", "measured" or "cached"
   double trial_seconds_ = 0.0;
   std::string trial_times_;  // each candidate's best time in the trial
+  std::string trial_heads_;  // "" (the trial ran the problem itself) or "H of N kv heads"
   Problem problem_;
   const Inputs* inputs_ = nullptr;
   bool prepared_ = false;
