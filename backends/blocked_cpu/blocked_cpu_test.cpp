@@ -257,17 +257,19 @@ TEST(BlockedCpuDispatch, ForcedAndEnvironmentChoices) {
 }
 
 
+// The widest f32 SIMD table this CPU runs, or null.
+const Kernels* first_simd_table() {
+  for (const char* isa : {"avx512", "avx2"}) {
+    if (blocked::path_unavailable(isa).empty()) return &blocked::select_kernels(isa);
+  }
+  return nullptr;
+}
+
 // Measured dispatch: with the portable table beside a SIMD one, the trial must find the SIMD
 // table (several times faster), say what it measured, keep the plan for the shape class, and
 // the result must stay right. Thread CPU time (one thread) keeps this steady on a busy machine.
 TEST(BlockedCpuMeasuredDispatch, TrialFindsTheFasterTableAndCachesThePlan) {
-  const Kernels* simd = nullptr;
-  for (const char* isa : {"avx512", "avx2"}) {
-    if (blocked::path_unavailable(isa).empty()) {
-      simd = &blocked::select_kernels(isa);
-      break;
-    }
-  }
+  const Kernels* simd = first_simd_table();
   if (!simd) GTEST_SKIP() << "no SIMD table runs here: nothing to choose between";
   const std::vector<const Kernels*> f32{&blocked::kernels_portable(), simd};
   const Problem p = parse_problem("b=1,hq=4,sq=256,d=64,mask=causal,seed=3");
@@ -306,13 +308,7 @@ TEST(BlockedCpuMeasuredDispatch, TrialFindsTheFasterTableAndCachesThePlan) {
 // A long problem's trial runs on fewer heads (a round of every candidate on all 16 would take
 // seconds on the portable table): the notes say on how many, the faster table still wins.
 TEST(BlockedCpuMeasuredDispatch, LongProblemsAreTrialledOnFewerHeads) {
-  const Kernels* simd = nullptr;
-  for (const char* isa : {"avx512", "avx2"}) {
-    if (blocked::path_unavailable(isa).empty()) {
-      simd = &blocked::select_kernels(isa);
-      break;
-    }
-  }
+  const Kernels* simd = first_simd_table();
   if (!simd) GTEST_SKIP() << "no SIMD table runs here: nothing to choose between";
   const Problem p = parse_problem("b=2,hq=8,sq=2048,d=64,mask=kvlen:2048/1500,seed=6");
   const Inputs inputs = generate_inputs(p);
