@@ -183,8 +183,11 @@ std::function<int()> add_ab_command(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--budget-s", o->budget_s, "The timing tier's whole budget: shortens the cases' caps (default none)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("!--same-workers", o->fresh_workers,
+                "Time every block of a case in the same two worker processes (default: a fresh pair per block)");
   cmd->add_option("--confirm-batches", o->confirm_batches,
-                  "Fresh batches a SLOWER case must repeat SLOWER in, after the other cases (default 2)")
+                  "Fresh batches that must confirm a SLOWER case after the other cases: each one's estimate "
+                  "above 1 + threshold, all blocks pooled SLOWER (default 2)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_flag("!--no-timing", o->timing, "Skip the timing tier");
   cmd->add_flag("--instructions", o->instructions, "Also count instructions under callgrind (the valgrind package)");
