@@ -253,8 +253,8 @@ void timing_tier(AbResult& res, const AbOptions& o, std::ostream& progress) {
     --left;
   }
   // Confirmation: a slowdown must show again, later, in confirm_batches fresh batches of
-  // min_rounds blocks each: each batch's estimate above 1 + threshold, and the interval over all
-  // blocks pooled above it (confirm_slower).
+  // min_rounds blocks each: each batch's estimate above 1, and the interval over all blocks
+  // pooled above 1 + threshold (confirm_slower).
   for (AbCase& c : res.cases) {
     if (!c.timed || c.verdict != PairedVerdict::slower || o.confirm_batches == 0) continue;
     progress << "ab: confirming " << c.backend << " " << c.problem << ": " << std::flush;

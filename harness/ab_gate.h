@@ -51,8 +51,8 @@ struct AbOptions {
   // own speed luck becomes noise the interval covers instead of a bias of the whole case.
   bool fresh_workers = true;
   // A SLOWER case is timed again in this many fresh batches (min_rounds blocks each) after every
-  // other case; it stays SLOWER only when each batch's estimate lies above 1 + threshold and the
-  // interval over all its blocks pooled does too (confirm_slower in paired_stats.h).
+  // other case; it stays SLOWER only when each batch's estimate lies above 1 and the interval
+  // over all its blocks pooled lies above 1 + threshold (confirm_slower in paired_stats.h).
   int confirm_batches = 2;
   double budget_s = 0;       // the timing tier's whole budget (0: none); shortens the cases' caps
   bool timing = true;

@@ -187,7 +187,7 @@ std::function<int()> add_ab_command(CLI::App& app) {
                 "Time every block of a case in the same two worker processes (default: a fresh pair per block)");
   cmd->add_option("--confirm-batches", o->confirm_batches,
                   "Fresh batches that must confirm a SLOWER case after the other cases: each one's estimate "
-                  "above 1 + threshold, all blocks pooled SLOWER (default 2)")
+                  "above 1, all blocks pooled SLOWER (default 2)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_flag("!--no-timing", o->timing, "Skip the timing tier");
   cmd->add_flag("--instructions", o->instructions, "Also count instructions under callgrind (the valgrind package)");

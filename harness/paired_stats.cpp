@@ -90,7 +90,7 @@ SlowerConfirmation confirm_slower(const std::vector<double>& first, const std::v
   out.confirmed = judge_ratio(paired_ratio_interval(first, level), threshold) == PairedVerdict::slower;
   for (const std::vector<double>& batch : later) {
     out.batches.push_back(paired_ratio_interval(batch, level));
-    if (batch.empty() || !(out.batches.back().ratio > 1 + threshold)) out.confirmed = false;
+    if (batch.empty() || !(out.batches.back().ratio > 1)) out.confirmed = false;
     pooled.insert(pooled.end(), batch.begin(), batch.end());
   }
   out.pooled = paired_ratio_interval(pooled, level);

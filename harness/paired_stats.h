@@ -37,10 +37,11 @@ PairedVerdict judge_ratio(const RatioInterval& interval, double threshold);
 // The confirmation of a first batch's SLOWER by later, independent batches of the same case
 // (fresh blocks timed after every other case). Requiring every batch's interval to lie above
 // 1 + threshold again would compound the misses of a real slowdown (three batches each resolving
-// it with probability p confirm it with p^3); instead each later batch must only point the same
-// way (its Hodges–Lehmann ratio above 1 + threshold) and the interval over all blocks pooled must
-// lie above 1 + threshold. A first batch that said SLOWER by chance (or by a slow phase of the
-// machine it met alone) is then refused by a later batch whose estimate falls back near 1.
+// it with probability p confirm it with p^3), and a later batch that meets a loaded machine is
+// noisier than the first. Instead each later batch must point the same way (its Hodges–Lehmann
+// ratio above 1) and the interval over all blocks pooled must still lie above 1 + threshold. A
+// first batch that said SLOWER by chance, or by a slow phase it met alone, is refused: later
+// blocks near 1 pull the pooled interval down to 1.
 struct SlowerConfirmation {
   bool confirmed = false;
   RatioInterval pooled;                 // every block of every batch
