@@ -421,6 +421,7 @@ AbResult run_ab(const AbOptions& o, std::ostream& progress) {
   res.count_threshold = o.count_threshold;
   res.level = o.level;
   res.clock = o.clock;
+  res.fresh_workers = o.fresh_workers;
   for (const Problem& p : problems) {
     for (const std::string& b : o.selection.backends) {
       AbCase c;

@@ -99,6 +99,7 @@ struct AbResult {
   std::string instructions_not_run;  // likewise
   double threshold = 0, count_threshold = 0, level = 0;
   std::string clock;
+  bool fresh_workers = false;
   double timing_seconds = 0, count_seconds = 0;
   // Exit code by the rules in the header comment, and the reasons.
   int exit_code() const;

@@ -80,7 +80,9 @@ void print_ab(std::ostream& out, const AbResult& r, bool md) {
   if (r.timing_not_run.empty()) {
     out << bullet << "Timing: ";
     for (const auto& [v, n] : verdicts) out << n << " " << v << ", ";
-    out << (r.clock == "cpu" ? "process CPU time per call" : "wall time per call") << ", threshold "
+    out << (r.clock == "cpu" ? "process CPU time per call" : "wall time per call")
+        << (r.fresh_workers ? ", each block in a fresh pair of worker processes" : ", one pair of worker processes")
+        << ", threshold "
         << fmt("%.0f%%", 100 * r.threshold) << " (SLOWER: the whole " << fmt("%.0f%%", 100 * r.level)
         << " interval of the Hodges–Lehmann ratio above 1 + threshold); median resolvable effect (CI half-width) "
         << fmt("%.1f%%", 100 * median(resolvable)) << "; " << fmt("%.0f", r.timing_seconds) << " s.\n";
@@ -138,6 +140,7 @@ void write_ab_json(const std::string& path, const AbResult& r) {
   }
   const json doc = {{"threshold", r.threshold},
                     {"clock", r.clock},
+                    {"fresh_workers", r.fresh_workers},
                     {"count_threshold", r.count_threshold},
                     {"level", r.level},
                     {"timing_not_run", r.timing_not_run},
