@@ -101,42 +101,67 @@ void release(WorkerClient* w) {
   }
 }
 
-// One case, in blocks: each block prepares the case afresh in both workers (new allocations, so
-// a layout that happens to favour one process — page alignment, huge pages, cache sets — is
-// redrawn instead of repeating in every round), then times `pairs` ABBA round pairs; the block's
-// observation is the mean log ratio of its pairs. Blocks are added until the verdict resolves
-// or `cap_s` passes. The first preparation (with the correctness check) is the caller's.
-void time_case(AbCase& c, WorkerClient& base, WorkerClient& cur, const AbOptions& o, double cap_s) {
+// The two timing workers. With fresh workers, every block starts a new pair of processes.
+struct WorkerPair {
+  std::unique_ptr<WorkerClient> base, cur;
+};
+
+// Replaces both workers by freshly started ones (both started, then both greeted). Throws
+// WorkerError when one does not answer hello as the first ones did.
+using Respawn = std::function<void(WorkerPair&)>;
+
+// One case, in blocks. Each block times `pairs` ABBA round pairs; its observation is the mean log
+// ratio of its pairs. Before each block the case is prepared afresh, by default in a fresh pair
+// of worker processes: a worker process can run a case 5-20% faster or slower than another for
+// its whole life (its own placement of stacks, heap and thread structures; measured: between
+// process pairs sd 3.4% on a decode case, against 1.2% expected from the blocks), and preparing
+// again in the same process does not redraw it. With a fresh pair per block that luck is noise
+// the interval covers, not a verdict. Blocks are added until the verdict resolves or `cap_s`
+// passes (or exactly `fixed_blocks` blocks when that is > 0). The first preparation (with the
+// correctness check) is the caller's.
+void time_case(AbCase& c, WorkerPair& w, const Respawn& respawn, const AbOptions& o, double cap_s,
+               int fixed_blocks = 0) {
   const double est = std::max({c.base.est_ms, c.current.est_ms, 1e-3});
   const long calls = std::clamp(std::lround(o.round_ms / est), 1L, 100000L);
   const std::string req = "time " + std::to_string(calls);
+  // A fresh process's first calls meet cold caches and first-touch page faults: a short untimed
+  // round on both sides (at once: it is not measured) before the block.
+  const std::string warm = "time " + std::to_string(std::max(1L, calls / 4));
   const bool cpu = o.clock == "cpu";
   const double timeout_s = 60 + 20 * calls * est / 1e3;
   std::vector<double> base_stats, cur_stats;
   const auto start = clock_type::now();
   int next_look = o.min_rounds;
   c.log_ratios.clear();
-  for (int block = 0; block < o.max_rounds; ++block) {
-    if (block > 0) {
+  const int max_blocks = fixed_blocks > 0 ? fixed_blocks : o.max_rounds;
+  for (int block = 0; block < max_blocks; ++block) {
+    if (o.fresh_workers) respawn(w);
+    if (o.fresh_workers || block > 0) {
       const std::string prep = "prepare " + c.backend + " " + c.problem + " nocheck";
-      base.send(prep);
-      cur.send(prep);
-      const SideStatus b = parse_prepare(base.receive(kPrepareTimeoutS));
-      const SideStatus k = parse_prepare(cur.receive(kPrepareTimeoutS));
+      w.base->send(prep);
+      w.cur->send(prep);
+      const SideStatus b = parse_prepare(w.base->receive(kPrepareTimeoutS));
+      const SideStatus k = parse_prepare(w.cur->receive(kPrepareTimeoutS));
       if (b.status != "pass" || k.status != "pass") {
         throw WorkerError("re-preparing: base " + b.status + " " + b.detail + ", current " + k.status + " " + k.detail);
       }
+    }
+    if (o.fresh_workers) {
+      w.base->send(warm);
+      w.cur->send(warm);
+      parse_samples(w.base->receive(timeout_s), "base", cpu);
+      parse_samples(w.cur->receive(timeout_s), "current", cpu);
     }
     double sum = 0;
     for (int pair = 0; pair < o.pairs_per_block; ++pair) {
       double b = 0, k = 0;
       // ABBA: the side that goes first alternates, so a trend within a block favours neither.
       if (pair % 2 == 0) {
-        b = round_low_quartile(parse_samples(base.request(req, timeout_s), "base", cpu));
-        k = round_low_quartile(parse_samples(cur.request(req, timeout_s), "current", cpu));
+        b = round_low_quartile(parse_samples(w.base->request(req, timeout_s), "base", cpu));
+        k = round_low_quartile(parse_samples(w.cur->request(req, timeout_s), "current", cpu));
       } else {
-        k = round_low_quartile(parse_samples(cur.request(req, timeout_s), "current", cpu));
-        b = round_low_quartile(parse_samples(base.request(req, timeout_s), "base", cpu));
+        k = round_low_quartile(parse_samples(w.cur->request(req, timeout_s), "current", cpu));
+        b = round_low_quartile(parse_samples(w.base->request(req, timeout_s), "base", cpu));
       }
       base_stats.push_back(b);
       cur_stats.push_back(k);
@@ -144,7 +169,10 @@ void time_case(AbCase& c, WorkerClient& base, WorkerClient& cur, const AbOptions
     }
     c.log_ratios.push_back(sum / o.pairs_per_block);
     const int n = block + 1;
-    if (n < o.min_rounds) continue;
+    if (fixed_blocks > 0 || n < o.min_rounds) {
+      if (fixed_blocks > 0 && since(start) > cap_s && n >= 6) break;
+      continue;
+    }
     // Looks at 10, 15, 22, 33, ... blocks: few enough that looking until something resolves does
     // not turn noise into a verdict.
     if (n == next_look) {
@@ -177,23 +205,41 @@ void timing_tier(AbResult& res, const AbOptions& o, std::ostream& progress) {
     return a;
   };
   std::string why;
-  auto cur = start_worker("current", argv(o.current_bin), env(o.current_env), o.work_dir + "/current.stderr", 120, why);
-  if (!cur) throw std::invalid_argument(why);
-  auto base = start_worker("base", argv(o.base_bin), env(o.base_env), o.work_dir + "/base.stderr", 120, why);
-  if (!base) res.timing_not_run = why;
+  WorkerPair w;
+  w.cur = start_worker("current", argv(o.current_bin), env(o.current_env), o.work_dir + "/current.stderr", 120, why);
+  if (!w.cur) throw std::invalid_argument(why);
+  w.base = start_worker("base", argv(o.base_bin), env(o.base_env), o.work_dir + "/base.stderr", 120, why);
+  if (!w.base) res.timing_not_run = why;
+  // Both old workers leave, then both new ones start and are greeted together.
+  const Respawn respawn = [&](WorkerPair& pair) {
+    pair.base.reset();
+    pair.cur.reset();
+    pair.base = std::make_unique<WorkerClient>("base", argv(o.base_bin), env(o.base_env), o.work_dir + "/base.stderr");
+    pair.cur = std::make_unique<WorkerClient>("current", argv(o.current_bin), env(o.current_env),
+                                              o.work_dir + "/current.stderr");
+    pair.base->send("hello");
+    pair.cur->send("hello");
+    const std::string hb = pair.base->receive(120), hc = pair.cur->receive(120);
+    const std::string expected = "ok sdpa-bench-worker " + std::to_string(kWorkerProtocol);
+    if (hb != expected || hc != expected) throw WorkerError("a fresh worker answered hello with '" + hb + "', '" + hc + "'");
+  };
   std::size_t left = res.cases.size();
   for (AbCase& c : res.cases) {
     const std::string spec = c.problem;
     progress << "ab: " << c.backend << " " << spec << ": " << std::flush;
-    c.base = prepare_side(base.get(), c.backend, spec, "check", kPrepareTimeoutS);
-    c.current = prepare_side(cur.get(), c.backend, spec, "check", kPrepareTimeoutS);
+    c.base = prepare_side(w.base.get(), c.backend, spec, "check", kPrepareTimeoutS);
+    c.current = prepare_side(w.cur.get(), c.backend, spec, "check", kPrepareTimeoutS);
     if (c.base.status == "pass" && c.current.status == "pass") {
       double cap = o.max_case_s;
       if (o.budget_s > 0) cap = std::min(cap, std::max(0.5, (o.budget_s - since(start)) / static_cast<double>(left)));
       try {
-        time_case(c, *base, *cur, o, cap);
+        time_case(c, w, respawn, o, cap);
       } catch (const WorkerError& e) {
         c.current = {"error", e.what(), 0};
+        try {
+          respawn(w);  // the next case gets workers that answer
+        } catch (const WorkerError&) {
+        }
       }
       char line[160];
       std::snprintf(line, sizeof line, "%s x%.3f [%.3f, %.3f] in %zu blocks, %.1f s", std::string(to_string(c.verdict)).c_str(),
@@ -202,41 +248,63 @@ void timing_tier(AbResult& res, const AbOptions& o, std::ostream& progress) {
     } else {
       progress << "base " << c.base.status << ", current " << c.current.status << "\n";
     }
-    release(base.get());
-    release(cur.get());
+    release(w.base.get());
+    release(w.cur.get());
     --left;
   }
-  // Confirmation: a slowdown must show again, later, in every one of confirm_batches fresh batches.
+  // Confirmation: a slowdown must show again, later, in confirm_batches fresh batches of
+  // min_rounds blocks each: each batch's estimate above 1, and the interval over all blocks
+  // pooled above 1 + threshold (confirm_slower).
   for (AbCase& c : res.cases) {
-    if (!c.timed || c.verdict != PairedVerdict::slower) continue;
+    if (!c.timed || c.verdict != PairedVerdict::slower || o.confirm_batches == 0) continue;
     progress << "ab: confirming " << c.backend << " " << c.problem << ": " << std::flush;
     char first[96];
     std::snprintf(first, sizeof first, "x%.3f [%.3f, %.3f]", c.interval.ratio, c.interval.lo, c.interval.hi);
     std::string batches = std::string("first batch ") + first;
-    bool confirmed = true;
-    for (int batch = 0; batch < o.confirm_batches && confirmed; ++batch) {
+    std::vector<std::vector<double>> later;
+    for (int batch = 0; batch < o.confirm_batches; ++batch) {
       AbCase again = c;
       again.interval = {};
       again.verdict = PairedVerdict::unresolved;
-      again.base = prepare_side(base.get(), c.backend, c.problem, "check", kPrepareTimeoutS);
-      again.current = prepare_side(cur.get(), c.backend, c.problem, "check", kPrepareTimeoutS);
-      if (again.base.status == "pass" && again.current.status == "pass") {
+      again.log_ratios.clear();
+      try {
+        if (w.base && w.cur) {
+          again.base = prepare_side(w.base.get(), c.backend, c.problem, "nocheck", kPrepareTimeoutS);
+          again.current = prepare_side(w.cur.get(), c.backend, c.problem, "nocheck", kPrepareTimeoutS);
+        }
+        if (again.base.status == "pass" && again.current.status == "pass") {
+          // est_ms of the first preparation sizes the rounds as before; a broad regression must
+          // not take minutes, so the batch stops at half a case's cap.
+          again.base.est_ms = c.base.est_ms;
+          again.current.est_ms = c.current.est_ms;
+          time_case(again, w, respawn, o, 0.5 * o.max_case_s, o.min_rounds);
+        }
+      } catch (const WorkerError&) {
+        again.log_ratios.clear();
         try {
-          time_case(again, *base, *cur, o, 0.5 * o.max_case_s);  // a broad regression must not take minutes
+          respawn(w);
         } catch (const WorkerError&) {
-          again.verdict = PairedVerdict::unresolved;
         }
       }
-      char line[128];
-      std::snprintf(line, sizeof line, ", then %s x%.3f [%.3f, %.3f]", std::string(to_string(again.verdict)).c_str(),
-                    again.interval.ratio, again.interval.lo, again.interval.hi);
-      batches += line;
-      confirmed = again.verdict == PairedVerdict::slower;
-      release(base.get());
-      release(cur.get());
+      later.push_back(again.log_ratios);
+      release(w.base.get());
+      release(w.cur.get());
     }
-    c.confirmation = (confirmed ? "confirmed: " : "not confirmed: ") + batches;
-    if (!confirmed) c.verdict = PairedVerdict::unresolved;
+    const SlowerConfirmation conf = confirm_slower(c.log_ratios, later, o.threshold, o.level);
+    for (std::size_t i = 0; i < conf.batches.size(); ++i) {
+      char line[128];
+      const RatioInterval& iv = conf.batches[i];
+      std::snprintf(line, sizeof line, ", then x%.3f [%.3f, %.3f] in %zu blocks", iv.ratio, iv.lo, iv.hi, iv.n);
+      batches += line;
+    }
+    char pooled[128];
+    std::snprintf(pooled, sizeof pooled, "; pooled x%.3f [%.3f, %.3f] in %zu blocks", conf.pooled.ratio, conf.pooled.lo,
+                  conf.pooled.hi, conf.pooled.n);
+    batches += pooled;
+    for (const auto& batch : later) c.log_ratios.insert(c.log_ratios.end(), batch.begin(), batch.end());
+    c.interval = conf.pooled;
+    c.confirmation = (conf.confirmed ? "confirmed: " : "not confirmed: ") + batches;
+    c.verdict = conf.confirmed ? PairedVerdict::slower : PairedVerdict::unresolved;
     progress << c.confirmation << "\n";
   }
   res.timing_seconds = since(start);
@@ -353,6 +421,7 @@ AbResult run_ab(const AbOptions& o, std::ostream& progress) {
   res.count_threshold = o.count_threshold;
   res.level = o.level;
   res.clock = o.clock;
+  res.fresh_workers = o.fresh_workers;
   for (const Problem& p : problems) {
     for (const std::string& b : o.selection.backends) {
       AbCase c;

@@ -3,7 +3,9 @@
 // alternating short rounds (ABBA order, each side's round ~round_ms of back-to-back calls, so a
 // slow phase of a shared machine meets both sides of a pair), and judged on its paired round
 // ratios (harness/paired_stats.h), adding rounds until the verdict resolves or the case's time
-// cap. A SLOWER verdict must repeat in two more batches of rounds, later in the run. Optionally the same cases are counted under callgrind (harness/callgrind.h).
+// cap; each block runs in a fresh pair of worker processes. A SLOWER verdict must be confirmed
+// by two more batches later in the run (each pointing the same way, and all blocks pooled still
+// SLOWER). Optionally the same cases are counted under callgrind (harness/callgrind.h).
 //
 //   sdpa-bench ab --base BIN --current BIN [--suite gate | --problem P]... [--backend B]...
 //                 [--threshold 0.05] [--instructions] [--out F.json] [--markdown]
@@ -45,8 +47,12 @@ struct AbOptions {
   int min_rounds = 10;       // blocks before the first verdict
   int max_rounds = 200;      // blocks at most
   double max_case_s = 6;     // adaptive rounds stop here
-  // A SLOWER case is timed again in this many fresh batches after every other case, and stays
-  // SLOWER only when every one of them says SLOWER too.
+  // Each block in a fresh pair of worker processes (see time_case in ab_gate.cpp): a process's
+  // own speed luck becomes noise the interval covers instead of a bias of the whole case.
+  bool fresh_workers = true;
+  // A SLOWER case is timed again in this many fresh batches (min_rounds blocks each) after every
+  // other case; it stays SLOWER only when each batch's estimate lies above 1 and the interval
+  // over all its blocks pooled lies above 1 + threshold (confirm_slower in paired_stats.h).
   int confirm_batches = 2;
   double budget_s = 0;       // the timing tier's whole budget (0: none); shortens the cases' caps
   bool timing = true;
@@ -93,6 +99,7 @@ struct AbResult {
   std::string instructions_not_run;  // likewise
   double threshold = 0, count_threshold = 0, level = 0;
   std::string clock;
+  bool fresh_workers = false;
   double timing_seconds = 0, count_seconds = 0;
   // Exit code by the rules in the header comment, and the reasons.
   int exit_code() const;

@@ -80,7 +80,9 @@ void print_ab(std::ostream& out, const AbResult& r, bool md) {
   if (r.timing_not_run.empty()) {
     out << bullet << "Timing: ";
     for (const auto& [v, n] : verdicts) out << n << " " << v << ", ";
-    out << (r.clock == "cpu" ? "process CPU time per call" : "wall time per call") << ", threshold "
+    out << (r.clock == "cpu" ? "process CPU time per call" : "wall time per call")
+        << (r.fresh_workers ? ", each block in a fresh pair of worker processes" : ", one pair of worker processes")
+        << ", threshold "
         << fmt("%.0f%%", 100 * r.threshold) << " (SLOWER: the whole " << fmt("%.0f%%", 100 * r.level)
         << " interval of the Hodges–Lehmann ratio above 1 + threshold); median resolvable effect (CI half-width) "
         << fmt("%.1f%%", 100 * median(resolvable)) << "; " << fmt("%.0f", r.timing_seconds) << " s.\n";
@@ -138,6 +140,7 @@ void write_ab_json(const std::string& path, const AbResult& r) {
   }
   const json doc = {{"threshold", r.threshold},
                     {"clock", r.clock},
+                    {"fresh_workers", r.fresh_workers},
                     {"count_threshold", r.count_threshold},
                     {"level", r.level},
                     {"timing_not_run", r.timing_not_run},
@@ -183,8 +186,11 @@ std::function<int()> add_ab_command(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--budget-s", o->budget_s, "The timing tier's whole budget: shortens the cases' caps (default none)")
       ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("!--same-workers", o->fresh_workers,
+                "Time every block of a case in the same two worker processes (default: a fresh pair per block)");
   cmd->add_option("--confirm-batches", o->confirm_batches,
-                  "Fresh batches a SLOWER case must repeat SLOWER in, after the other cases (default 2)")
+                  "Fresh batches that must confirm a SLOWER case after the other cases: each one's estimate "
+                  "above 1, all blocks pooled SLOWER (default 2)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_flag("!--no-timing", o->timing, "Skip the timing tier");
   cmd->add_flag("--instructions", o->instructions, "Also count instructions under callgrind (the valgrind package)");

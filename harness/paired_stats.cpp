@@ -83,6 +83,21 @@ PairedVerdict judge_ratio(const RatioInterval& iv, double threshold) {
   return PairedVerdict::unresolved;
 }
 
+SlowerConfirmation confirm_slower(const std::vector<double>& first, const std::vector<std::vector<double>>& later,
+                                  double threshold, double level) {
+  SlowerConfirmation out;
+  std::vector<double> pooled = first;
+  out.confirmed = judge_ratio(paired_ratio_interval(first, level), threshold) == PairedVerdict::slower;
+  for (const std::vector<double>& batch : later) {
+    out.batches.push_back(paired_ratio_interval(batch, level));
+    if (batch.empty() || !(out.batches.back().ratio > 1)) out.confirmed = false;
+    pooled.insert(pooled.end(), batch.begin(), batch.end());
+  }
+  out.pooled = paired_ratio_interval(pooled, level);
+  if (judge_ratio(out.pooled, threshold) != PairedVerdict::slower) out.confirmed = false;
+  return out;
+}
+
 double round_statistic(std::vector<double> samples) {
   if (samples.empty()) throw std::invalid_argument("a round without samples");
   const std::size_t mid = samples.size() / 2;

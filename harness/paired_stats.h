@@ -34,6 +34,22 @@ std::string_view to_string(PairedVerdict verdict);
 // UNRESOLVED otherwise (the run could not tell).
 PairedVerdict judge_ratio(const RatioInterval& interval, double threshold);
 
+// The confirmation of a first batch's SLOWER by later, independent batches of the same case
+// (fresh blocks timed after every other case). Requiring every batch's interval to lie above
+// 1 + threshold again would compound the misses of a real slowdown (three batches each resolving
+// it with probability p confirm it with p^3), and a later batch that meets a loaded machine is
+// noisier than the first. Instead each later batch must point the same way (its Hodges–Lehmann
+// ratio above 1) and the interval over all blocks pooled must still lie above 1 + threshold. A
+// first batch that said SLOWER by chance, or by a slow phase it met alone, is refused: later
+// blocks near 1 pull the pooled interval down to 1.
+struct SlowerConfirmation {
+  bool confirmed = false;
+  RatioInterval pooled;                 // every block of every batch
+  std::vector<RatioInterval> batches;   // each later batch alone
+};
+SlowerConfirmation confirm_slower(const std::vector<double>& first, const std::vector<std::vector<double>>& later,
+                                  double threshold, double level = 0.95);
+
 // The median of samples (the worker's warm-up estimate, a case's summary over its rounds).
 double round_statistic(std::vector<double> samples);
 

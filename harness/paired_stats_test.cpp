@@ -99,6 +99,88 @@ TEST(PairedStats, AATestsNeverSaySlower) {
   EXPECT_GT(same, 30);  // and it resolves the longer streams
 }
 
+// Block log ratios as the timing tier sees them: each block timed by a pair of worker processes
+// whose placement luck (measured on the 2-core VM: sd ~3.4% between process pairs on a decode
+// case, ~1.2% expected from the blocks alone) adds `process_sd` to every block of that pair.
+// fresh_every_block: each block draws its own pair (the gate's fresh workers); otherwise one pair
+// times every block, so its bias is the same in all of them.
+std::vector<double> make_blocks(std::size_t blocks, double true_ratio, std::mt19937_64& rng, bool fresh_every_block,
+                                double process_sd = 0.034, double block_sd = 0.03) {
+  std::normal_distribution<double> process(0, process_sd), block(0, block_sd);
+  const double shared = process(rng);
+  std::vector<double> out;
+  for (std::size_t i = 0; i < blocks; ++i) {
+    out.push_back(std::log(true_ratio) + (fresh_every_block ? process(rng) : shared) + block(rng));
+  }
+  return out;
+}
+
+TEST(PairedStats, OneProcessPairsBiasIsAVerdictFreshPairsAverageIt) {
+  std::mt19937_64 rng(5);
+  int one_pair_slower = 0, fresh_slower = 0, fresh_same = 0;
+  for (int run = 0; run < 400; ++run) {
+    one_pair_slower += judge_ratio(paired_ratio_interval(make_blocks(15, 1.0, rng, false)), 0.05) == PairedVerdict::slower;
+    const PairedVerdict v = judge_ratio(paired_ratio_interval(make_blocks(15, 1.0, rng, true)), 0.05);
+    fresh_slower += v == PairedVerdict::slower;
+    fresh_same += v == PairedVerdict::same;
+  }
+  // One pair for a whole case: its bias passes for a regression now and then (an A/A fails).
+  EXPECT_GT(one_pair_slower, 0);
+  // A fresh pair per block: the bias is noise the interval covers.
+  EXPECT_EQ(fresh_slower, 0);
+  EXPECT_GT(fresh_same, 200);
+}
+
+TEST(PairedStats, ConfirmationPoolsTheBatchesInsteadOfCompoundingMisses) {
+  std::mt19937_64 rng(17);
+  auto slower = [](const std::vector<double>& x) {
+    return judge_ratio(paired_ratio_interval(x), 0.05) == PairedVerdict::slower;
+  };
+  int first = 0, pooled_rule = 0, every_batch_rule = 0, loaded_first = 0, loaded_pooled = 0;
+  const int runs = 400;
+  for (int run = 0; run < runs; ++run) {  // a real 10% slowdown, 10 blocks per batch, two later batches
+    const std::vector<double> a = make_blocks(10, 1.10, rng, true), b = make_blocks(10, 1.10, rng, true),
+                              c = make_blocks(10, 1.10, rng, true);
+    // The later batches on a loaded machine: blocks three times as noisy.
+    const std::vector<double> lb = make_blocks(10, 1.10, rng, true, 0.034, 0.09),
+                              lc = make_blocks(10, 1.10, rng, true, 0.034, 0.09);
+    if (!slower(a)) continue;
+    ++first;
+    pooled_rule += confirm_slower(a, {b, c}, 0.05).confirmed;
+    every_batch_rule += slower(b) && slower(c);
+    ++loaded_first;
+    loaded_pooled += confirm_slower(a, {lb, lc}, 0.05).confirmed;
+  }
+  EXPECT_GE(pooled_rule, 0.98 * first);
+  EXPECT_GT(pooled_rule, every_batch_rule);
+  EXPECT_GE(loaded_pooled, 0.85 * loaded_first);  // 277 of 305 with these seeds
+  // A/A: no first batch survives, nor one made SLOWER by a phase it met alone (+9%): later
+  // batches near 1 pull the pooled interval down.
+  for (int run = 0; run < runs; ++run) {
+    const std::vector<double> a = make_blocks(10, 1.0, rng, true);
+    std::vector<double> unlucky = a;
+    for (double& x : unlucky) x += std::log(1.09);
+    const std::vector<std::vector<double>> later = {make_blocks(10, 1.0, rng, true), make_blocks(10, 1.0, rng, true)};
+    EXPECT_FALSE(confirm_slower(a, later, 0.05).confirmed) << run;
+    EXPECT_FALSE(confirm_slower(unlucky, later, 0.05).confirmed) << run;
+  }
+  std::vector<double> unlucky = make_blocks(10, 1.0, rng, true);
+  for (double& x : unlucky) x += std::log(1.12);
+  ASSERT_EQ(judge_ratio(paired_ratio_interval(unlucky), 0.05), PairedVerdict::slower);
+  const SlowerConfirmation refused = confirm_slower(unlucky, {make_blocks(10, 1.0, rng, true)}, 0.05);
+  EXPECT_FALSE(refused.confirmed);
+  ASSERT_EQ(refused.batches.size(), 1u);
+  EXPECT_LT(refused.batches[0].ratio, 1.05);
+  EXPECT_EQ(refused.pooled.n, 20u);
+  // A later batch pointing the other way refuses even a large first batch; a first batch that was
+  // not SLOWER is never confirmed, nor is one without a later batch's blocks.
+  const std::vector<double> big = make_blocks(10, 1.4, rng, true);
+  EXPECT_TRUE(confirm_slower(big, {make_blocks(10, 1.4, rng, true)}, 0.05).confirmed);
+  EXPECT_FALSE(confirm_slower(big, {make_blocks(10, 1.4, rng, true), make_blocks(10, 0.97, rng, true)}, 0.05).confirmed);
+  EXPECT_FALSE(confirm_slower(make_blocks(10, 1.0, rng, true), {make_blocks(10, 1.3, rng, true)}, 0.05).confirmed);
+  EXPECT_FALSE(confirm_slower(make_blocks(10, 1.3, rng, true), {{}}, 0.05).confirmed);
+}
+
 TEST(PairedStats, RoundStatisticIsTheMedian) {
   EXPECT_DOUBLE_EQ(round_statistic({3, 1, 2}), 2);
   EXPECT_DOUBLE_EQ(round_statistic({4, 1, 3, 2}), 2.5);
