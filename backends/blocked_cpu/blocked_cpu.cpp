@@ -370,10 +370,10 @@ double BlockedCpuBackend::time_route(const blocked::Route& r, const Problem& p, 
 // pairs: 0.3 s a run on two cores, 5 candidates) it alone took seconds, and up to 31 s on a
 // loaded machine. Every head is the same work on the same tiles, so the route that wins on a
 // few heads wins on all: when a round on the whole problem would pass kTrialRoundS, the trial
-// runs the same problem on fewer kv heads (batch item 0, its kvlen), as many as keep a round
-// near that. One run on a single head sizes it. The plan is still kept for the whole problem's
-// shape class. Decode steps keep the problem: their key split is planned from the head count
-// (and they are short).
+// runs the same problem on fewer kv heads (batch item 0's data, the longest kvlen), as many as
+// keep a round near that. One run on a single head sizes it. The plan is still kept for the
+// whole problem's shape class. Decode steps keep the problem: their key split is planned from
+// the head count (and they are short).
 constexpr double kTrialRoundS = 0.25;
 
 Problem BlockedCpuBackend::trial_problem(const std::vector<blocked::Route>& routes, const Problem& p,
@@ -386,7 +386,8 @@ Problem BlockedCpuBackend::trial_problem(const std::vector<blocked::Route>& rout
   one.b = 1;
   one.hkv = 1;
   one.hq = p.group();
-  if (p.mask == MaskKind::kvlen) one.kvlen = {p.kvlen.front()};
+  // Batch 0's keys, as many as the longest batch item reads.
+  if (p.mask == MaskKind::kvlen) one.kvlen = {*std::max_element(p.kvlen.begin(), p.kvlen.end())};
   time_route(routes.front(), one, inputs);  // warm-up
   const double per_head = time_route(routes.front(), one, inputs);
   const double round = per_head * static_cast<double>(heads * static_cast<int64_t>(routes.size()));
