@@ -65,7 +65,9 @@ void print_ab(std::ostream& out, const AbResult& r, bool md) {
       ++counted;
       grew += c.count_grew(r.count_threshold);
       identical += c.base_ir == c.current_ir;
-      paths.insert(c.backend + ": " + c.count_note);
+      // The path description only: the per-case notes after it (blocking, bytes) would make
+      // every case a line of its own.
+      paths.insert(c.backend + ": " + c.count_note.substr(0, c.count_note.find("; ")));
     }
     const std::string ir_ratio =
         c.counted ? fmt("%.4f", static_cast<double>(c.current_ir) / static_cast<double>(c.base_ir)) : "";
