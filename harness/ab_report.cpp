@@ -16,16 +16,11 @@
 
 #include "core/problem.h"
 #include "harness/ab_gate.h"
+#include "harness/format.h"
 
 namespace sdpa {
 
 namespace {
-
-std::string fmt(const char* format, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, format, v);
-  return buf;
-}
 
 std::string timing_cell(const AbCase& c) {
   if (!c.timed) {

@@ -9,18 +9,13 @@
 
 #include "core/problem.h"
 #include "harness/stats.h"
+#include "harness/format.h"
 
 namespace sdpa {
 
 using nlohmann::json;
 
 namespace {
-
-std::string fmt(const char* format, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, format, v);
-  return buf;
-}
 
 std::string plural(int n, const std::string& one, const std::string& many) {
   return std::to_string(n) + " " + (n == 1 ? one : many);

@@ -18,19 +18,13 @@
 #include "harness/report.h"
 #include "harness/results_file.h"
 #include "harness/stats.h"
+#include "harness/format.h"
 
 namespace sdpa {
 
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string fmt(const char* format, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, format, v);
-  return buf;
-}
-
 
 // A cell of the text table: one line whatever the file held.
 std::string text_cell(const std::string& text) {

@@ -10,16 +10,11 @@
 
 #include "core/memory.h"
 #include "harness/stats.h"
+#include "harness/format.h"
 
 namespace sdpa {
 
 namespace {
-
-std::string fmt(const char* f, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
-}
 
 // Three significant digits for times, wide enough for 0.0123 ms and 12345 ms alike.
 std::string ms(double v) { return std::isfinite(v) && v > 0 ? fmt(v < 1 ? "%.3g" : "%.4g", v) : "—"; }

@@ -12,18 +12,13 @@
 #include "core/problem.h"
 #include "harness/machine_class.h"
 #include "harness/stats.h"
+#include "harness/format.h"
 
 namespace sdpa {
 
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-std::string fmt(const char* f, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
-}
 
 std::string ms(double v) { return std::isfinite(v) && v > 0 ? fmt(v < 1 ? "%.3g" : "%.4g", v) : "—"; }
 

@@ -6,6 +6,7 @@
 
 #include "harness/report.h"
 #include "harness/runner.h"
+#include "harness/format.h"
 
 namespace sdpa {
 
@@ -50,12 +51,6 @@ Selection with_default_matrix(Selection sel, bool saturation, const std::string&
     }
   }
   return sel;
-}
-
-std::string fmt(const char* f, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
 }
 
 class ErrorTable : public Reporter {
