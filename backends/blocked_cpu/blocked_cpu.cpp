@@ -71,12 +71,12 @@ std::string path_unavailable(const std::string& isa) {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_cpu_init();
   const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-  const bool avx512 = avx2 && __builtin_cpu_supports("avx512f");
+  const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
   const bool avx512bf16 = avx512 && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
                           __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bf16");
   if (isa == "portable") return "";
   if (isa == "avx2") return !kernels_avx2() ? "this build has no AVX2 table" : avx2 ? "" : "this CPU has no AVX2 + FMA + F16C";
-  if (isa == "avx512") return !kernels_avx512() ? "this build has no AVX-512 table" : avx512 ? "" : "this CPU has no AVX-512F";
+  if (isa == "avx512") return !kernels_avx512() ? "this build has no AVX-512 table" : avx512 ? "" : "this CPU has no AVX-512F + DQ";
   if (isa == "avx512bf16") {
     if (!kernels_avx512bf16() || !kernels_avx512()) return "this build has no AVX512-BF16 table";
     return avx512bf16 ? "" : "this CPU has no AVX512-BF16 (with AVX-512 F/BW/VL/DQ)";
@@ -326,7 +326,7 @@ std::vector<blocked::Route> BlockedCpuBackend::candidates(const Problem& p) cons
   for (const blocked::Route& r : tables) {
     out.push_back(r);
     const int64_t bc = r.k16 ? blocked::choose_blocking16(p.d, p.dv, p.group(), r.k16->mr, blocked::host_cache_sizes(), p.dtype).bc
-                             : blocked::choose_blocking(p.d, p.dv, p.group(), r.f32->mr, r.f32->nr, blocked::host_cache_sizes()).bc;
+                             : blocked::F32Path(*r.f32).choose(p).bc;
     const int64_t rule = blocked::plan_key_split(p, bc).splits;
     if (rule > 1) {
       out.push_back({r.f32, r.k16, 1});

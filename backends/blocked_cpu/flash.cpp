@@ -36,7 +36,9 @@ const void* element(const void* base, int64_t index, std::size_t elem_bytes) {
 // ---- the f32 path ----
 
 Blocking F32Path::choose(const Problem& p) const {
-  return choose_blocking(p.d, p.dv, p.group(), k_.mr, k_.nr, host_cache_sizes());
+  const bool decode_split = plan_key_split(p, kShortBlockKeys).splits > 1;
+  return choose_blocking(p.d, p.dv, p.group(), k_.mr, k_.nr, host_cache_sizes(),
+                         decode_split ? kShortBlockKeys : kLongBlockKeys);
 }
 
 void F32Path::check(const Blocking& b) const {

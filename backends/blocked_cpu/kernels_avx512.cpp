@@ -1,7 +1,8 @@
 // The AVX-512 table: the same kernels as kernels_avx2.cpp on 512-bit vectors (14×32 GEMM
 // micro-kernel: 28 of the 32 zmm registers accumulate, 2 hold the B row, broadcasts of A fold
-// into the FMAs). Compiled with -mavx512f -mavx2 -mfma -mf16c; conversions stay 256-bit.
-// Used only after blocked_cpu.cpp checked the CPU for all four.
+// into the FMAs). Compiled with -mavx512f -mavx512dq -mavx2 -mfma -mf16c; conversions stay
+// 256-bit.
+// Used only after blocked_cpu.cpp checked the CPU for all five.
 #include <cstdint>
 
 #include "backends/blocked_cpu/kernels.h"

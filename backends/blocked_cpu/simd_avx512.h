@@ -1,6 +1,6 @@
 // The AVX-512 vector traits that kernels_simd.h's templates run on (see there for the list),
-// shared by every translation unit compiled with at least -mavx512f -mavx2 -mfma: the f32 table
-// (kernels_avx512.cpp) and the bf16 tables (kernels_avx512bf16.cpp, kernels_amx.cpp). In an
+// shared by every translation unit compiled with at least -mavx512f -mavx512dq -mavx2 -mfma: the
+// f32 table (kernels_avx512.cpp) and the bf16 tables (kernels_avx512bf16.cpp, kernels_amx.cpp). In an
 // anonymous namespace like kernels_simd.h: each includer gets its own copy under its own flags.
 #pragma once
 
@@ -25,10 +25,11 @@ struct Avx512 {
   static reg sub(reg a, reg b) { return _mm512_sub_ps(a, b); }
   static reg mul(reg a, reg b) { return _mm512_mul_ps(a, b); }
   static reg max(reg a, reg b) { return _mm512_max_ps(a, b); }
-  // vexp2's 2^n step: vrndscaleps for n, vscalefps for p·2^n (kernels_simd.h).
+  // vexp2 (kernels_simd.h): x − floor(x) by vreduceps (AVX512DQ; -inf gives 0, NaN stays NaN),
+  // p·2^floor(x) by vscalefps.
   static constexpr bool has_scalef = true;
-  static reg round_nearest(reg x) { return _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
-  static reg scalef(reg p, reg n) { return _mm512_scalef_ps(p, n); }
+  static reg frac_floor(reg x) { return _mm512_reduce_ps(x, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC); }
+  static reg scalef(reg p, reg x) { return _mm512_scalef_ps(p, x); }
   static reg exp2_scale(reg t) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_castps_si512(t), 23)); }
   static __m256 high(reg x) { return _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)); }
   static float hmax(reg x) {

@@ -21,35 +21,47 @@ int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 }  // namespace
 
 // Where the data of one work item lives (floats are 4 bytes; dv is padded to nr):
-//  - L1: the score tile S (br × bc) is written by Q·Kᵀ, read twice by the softmax and read by
-//    P·V once per nr output columns; beside it sits the one packed panel a micro-kernel
-//    streams (a K panel of d × nr, or a V chunk of bc × nr). Keeping S in half of L1 leaves
-//    the other half for that panel and the Q / O strips passing through.
-//  - L2: each packed K/V block (bc × (d + dv)) is revisited by every tile of the item, and the
-//    item's Q rows and O accumulators (rows × (d + dv)) once per key block; each tile's share
-//    is used for br·bc·(d + dv) FMAs, long enough to hide a trip to L3, so the item may fill
-//    all of L2 rather than half.
-// bc = 128 keys: long enough that the per-row softmax bookkeeping (a horizontal max and sum,
-// one 2^x, the O rescale folded into P·V) is a few percent of a block's work, short enough
-// that S fits half of a 48 KiB L1 with br = 42..48 rows, and the waste on causal diagonal
-// blocks (about (br + nr) / 2 keys per row) stays small at n ≥ 2k. br fills that L1 half.
-// Measured on Zen 5 (AVX-512, d = 128, one thread): br 28..84 × bc 64..256 all land within
-// ±5% of this choice, bc = 64 lowest.
+//  - L1: the micro-kernel's operands: a strip of mr rows of Q or S broadcast from, and the one
+//    packed panel it streams (a K panel of d × nr, or a V chunk of bc × nr).
+//  - L2: the score tile S (br × bc), written by Q·Kᵀ, read twice by the softmax and once per
+//    nr output columns by P·V; each packed K/V block (bc × (d + dv)), revisited by every tile
+//    of the item; and the item's Q rows and O accumulators (rows × (d + dv)) once per key
+//    block. Each tile's share is used for br·bc·(d + dv) FMAs, long enough to hide a trip to
+//    L3, so the item may fill all of L2 rather than half.
+// bc = 512 keys (kLongBlockKeys; a decode step that splits its keys keeps 128, so that its
+// ranges of whole blocks stay as fine as key_split.cpp's rule wants): a block's fixed work per row (the horizontal max and sum, one 2^x, the O rows
+// loaded, rescaled and stored again around P·V) shrinks with its length. Measured on Sapphire
+// Rapids (2 threads, f32, h8 n4096 d128 and h16 n2048 d64, interleaved `sdpa-bench ab`):
+// against bc = 128, 256 ran 2.5-3% and 512 4-5% faster (causal too), 1024 2% slower than 512;
+// br made no difference (14, 28 or 42 rows at 128 or 512 keys, within ±0.5%), so S need not
+// fit L1 and br is what half of L1 holds at this bc, at least one micro-kernel block (mr).
+// The waste on causal diagonal blocks does not grow with bc: a tile stops at its last row's
+// last visible key (flash.cpp), about (br + nr) / 2 keys past each row's.
+// Earlier, on Zen 5 (AVX-512, d = 128, one thread): br 28..84 × bc 64..256 all landed within
+// ±5% of br 42 × bc 128, bc = 64 lowest.
 // Rows per item: every item packs its own K/V blocks (so no buffer grows with n), which costs
 // about (d + dv) element copies per key against rows·(d + dv) FMAs: rows are what amortise it
-// (profiled at 378 rows per item, packing took ~12% of the time; 756 rows ran 4% faster).
-// Capped at 1024 rows; at least one tile.
-Blocking choose_blocking(int64_t d, int64_t dv, int64_t group, int mr, int nr, CacheSizes caches) {
+// (profiled at 378 rows per item, packing took ~12% of the time; 756 rows ran 4% faster; on
+// Sapphire Rapids, 2 threads, d = 64, 2048 rows ran 2-4% faster than 1024, d = 128 the same).
+// Capped at 2048 rows; at least one tile.
+Blocking choose_blocking(int64_t d, int64_t dv, int64_t group, int mr, int nr, CacheSizes caches,
+                         int64_t block_keys) {
   Blocking b;
-  b.bc = round_up(128, nr);
+  b.bc = round_up(block_keys, nr);
   const int64_t s_floats = caches.l1d_bytes / 2 / 4;
   b.br = std::clamp<int64_t>(round_down(s_floats / b.bc, mr), mr, 16 * mr);
 
   const int64_t row_floats = d + round_up(dv, nr);
   const int64_t l2_floats = caches.l2_bytes / 4;
-  const int64_t rows = std::clamp<int64_t>(l2_floats / row_floats - b.bc, b.br, 1024);
+  const int64_t budget = l2_floats / row_floats - b.bc;  // rows whose Q and O fit L2 beside a K/V block
+  const int64_t rows = std::clamp<int64_t>(budget, b.br, 2048);
   int64_t positions = std::max<int64_t>(1, rows / group);
-  if (positions >= b.br) positions = round_down(positions, b.br);
+  // Whole tiles: rounded up where L2 still holds them (d = 64: 2058 rows, so n = 2048 is one
+  // item per head rather than 2016 rows and a 32-row sliver that packs every K/V block again).
+  if (positions >= b.br) {
+    const int64_t up = round_up(positions, b.br);
+    positions = up * group <= budget ? up : round_down(positions, b.br);
+  }
   // Not clipped to sq: the workspace is one fixed, cache-sized budget per thread, so scratch
   // is the same at every n (a short problem simply fills less of it).
   b.item_positions = positions;

@@ -20,9 +20,15 @@ struct Blocking {
   int64_t item_positions = 0;  // most query positions per work item; × the GQA group = rows
 };
 
+// Keys per block of the f32 path (tiling.cpp says why): long, except for a decode step, whose
+// key split (key_split.h) cuts ranges of whole blocks, kept as fine as its rule wants by short ones.
+inline constexpr int64_t kLongBlockKeys = 512;
+inline constexpr int64_t kShortBlockKeys = 128;
+
 // mr, nr: the micro-kernel's shape. `group` = hq / hkv: the query heads that share K/V.
 // Depends on neither sq nor skv: the workspaces it sizes are the same at every length.
-Blocking choose_blocking(int64_t d, int64_t dv, int64_t group, int mr, int nr, CacheSizes caches);
+Blocking choose_blocking(int64_t d, int64_t dv, int64_t group, int mr, int nr, CacheSizes caches,
+                         int64_t block_keys = kLongBlockKeys);
 
 // Positions per work item for this run: at most `b.item_positions`, fewer when that would
 // leave fewer than 4 items per thread (dynamic scheduling then still evens out causal work).
