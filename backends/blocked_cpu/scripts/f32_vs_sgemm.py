@@ -37,9 +37,16 @@ def label_of(name):
 
 
 def readings(path):
-    """{problem label: (attention TFLOP/s, [sgemm start, sgemm end], tile)} of one results file."""
-    with open(path) as f:
-        doc = json.load(f)
+    """{problem label: (attention TFLOP/s, [sgemm start, sgemm end])} of one results file."""
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+    except (OSError, ValueError) as e:
+        print(f"{path}: skipped: {e}", file=sys.stderr)
+        return {}
+    if not isinstance(doc, dict) or doc.get("format") != "sdpa-bench-results":
+        print(f"{path}: skipped: not an sdpa-bench results file", file=sys.stderr)
+        return {}
     ctx = doc["context"]
     sgemm = [ctx.get("calibration_cpu_f32_tflops"), ctx.get("calibration_end_cpu_f32_tflops")]
     out = {}
@@ -48,7 +55,7 @@ def readings(path):
             continue
         label = label_of(b["name"])
         if label:
-            out[label] = (b["tflops"], [s for s in sgemm if s], b.get("note_tile", "query-major"))
+            out[label] = (b["tflops"], [s for s in sgemm if s])
     return out
 
 
@@ -57,19 +64,19 @@ def summarise(out_dir):
     by_bin = {}
     for path in files:
         name = os.path.basename(path).rsplit("-", 1)[0]
-        by_bin.setdefault(name, []).append(readings(path))
+        if r := readings(path):
+            by_bin.setdefault(name, []).append(r)
     for name, runs in by_bin.items():
         print(f"\n{name}: {len(runs)} runs")
-        print("| problem | tile | attention TFLOP/s | sgemm start/end | attention / sgemm, every reading | median | goal |")
-        print("|---|---|---|---|---|---:|---:|")
+        print("| problem | attention TFLOP/s | sgemm start/end | attention / sgemm, every reading | median | goal |")
+        print("|---|---|---|---|---:|---:|")
         for label in PROBLEMS:
             rows = [r[label] for r in runs if label in r]
             if not rows:
                 continue
-            ratios = [a / s for a, sg, _ in rows for s in sg]
-            print(f"| {label} | {', '.join(sorted({t for _, _, t in rows}))} "
-                  f"| {', '.join(f'{a:.3f}' for a, _, _ in rows)} "
-                  f"| {', '.join('/'.join(f'{s:.3f}' for s in sg) for _, sg, _ in rows)} "
+            ratios = [a / s for a, sg in rows for s in sg]
+            print(f"| {label} | {', '.join(f'{a:.3f}' for a, _ in rows)} "
+                  f"| {', '.join('/'.join(f'{s:.3f}' for s in sg) for _, sg in rows)} "
                   f"| {', '.join(f'{100 * r:.1f}' for r in ratios)}% "
                   f"| {100 * statistics.median(ratios):.1f}% | {100 * GOAL[label]:.0f}% |")
 
