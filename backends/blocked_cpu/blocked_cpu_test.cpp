@@ -228,6 +228,26 @@ TEST_P(BlockedKernels, BitIdenticalForOneAndTwoThreads) {
   }
 }
 
+// Long key blocks where L2 holds 1024+ query rows beside one (tiling.cpp); short ones on a
+// small L2, whose items would otherwise shrink to a tile and repack every K/V block.
+TEST(BlockedTiling, LongKeyBlocksOnlyWhereL2HoldsTheItem) {
+  const blocked::CacheSizes big{48 * 1024, 2 * 1024 * 1024}, small{32 * 1024, 256 * 1024};
+  struct Case {
+    int64_t d;
+    blocked::CacheSizes caches;
+    int mr, nr;
+    int64_t bc;
+  };
+  for (const Case& c : {Case{64, big, 14, 32, 512}, Case{128, big, 14, 32, 512}, Case{256, big, 14, 32, 128},
+                        Case{64, small, 6, 16, 128}, Case{128, small, 14, 32, 128}}) {
+    const blocked::Blocking b = blocked::choose_blocking(c.d, c.d, 1, c.mr, c.nr, c.caches);
+    EXPECT_EQ(b.bc, c.bc) << "d=" << c.d << " L2 " << c.caches.l2_bytes;
+    EXPECT_GE(b.item_positions, b.br) << "d=" << c.d << " L2 " << c.caches.l2_bytes;
+  }
+  // A decode step that splits its keys keeps short blocks, whatever the cache.
+  EXPECT_EQ(blocked::F32Path(blocked::select_kernels()).choose(parse_problem("b=1,hq=8,hkv=2,sq=1,skv=8192,d=128")).bc, 128);
+}
+
 TEST_P(BlockedKernels, ScratchDoesNotGrowWithN) {
   const Problem first = parse_problem("b=1,h=8,d=128,sq=256");
   blocked::FlashAttention fa(k(), 2);

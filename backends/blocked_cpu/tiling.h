@@ -21,9 +21,11 @@ struct Blocking {
 };
 
 // Keys per block of the f32 path (tiling.cpp says why): long, except for a decode step, whose
-// key split (key_split.h) cuts ranges of whole blocks, kept as fine as its rule wants by short ones.
+// key split (key_split.h) cuts ranges of whole blocks, kept as fine as its rule wants by short
+// ones, and where L2 is too small to hold many query rows beside a long block.
 inline constexpr int64_t kLongBlockKeys = 512;
 inline constexpr int64_t kShortBlockKeys = 128;
+inline constexpr int64_t kLongBlockMinRows = 1024;  // query rows L2 must hold beside a long block
 
 // mr, nr: the micro-kernel's shape. `group` = hq / hkv: the query heads that share K/V.
 // Depends on neither sq nor skv: the workspaces it sizes are the same at every length.
