@@ -31,8 +31,9 @@ int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 // bc = 512 keys (kLongBlockKeys; a decode step that splits its keys keeps 128, so that its
 // ranges of whole blocks stay as fine as key_split.cpp's rule wants, and so does an L2 too small
 // to hold 1024 query rows beside a 512-key block: with 256 KiB, items would shrink to one tile
-// and repack every K/V block, 27-60% more instructions): a block's fixed work per row (the horizontal max and sum, one 2^x, the O rows
-// loaded, rescaled and stored again around P·V) shrinks with its length. Measured on Sapphire
+// and repack every K/V block, 27-60% more instructions): a block's fixed work per row (the
+// horizontal max and sum, one 2^x, the O rows loaded, rescaled and stored again around P·V)
+// shrinks with its length. Measured on Sapphire
 // Rapids (2 threads, f32, h8 n4096 d128 and h16 n2048 d64, interleaved `sdpa-bench ab`):
 // against bc = 128, 256 ran 2.5-3% and 512 4-5% faster (causal too), 1024 2% slower than 512;
 // br made no difference (14, 28 or 42 rows at 128 or 512 keys, within ±0.5%), so S need not
@@ -50,17 +51,17 @@ Blocking choose_blocking(int64_t d, int64_t dv, int64_t group, int mr, int nr, C
                          int64_t block_keys) {
   Blocking b;
   const int64_t row_floats = d + round_up(dv, nr);
-  const int64_t l2_floats = caches.l2_bytes / 4;
+  const int64_t l2_rows = caches.l2_bytes / 4 / row_floats;  // rows of Q and O (or of K and V) L2 holds
   // A block's packed K/V takes bc rows' worth of L2 from the item: long blocks only where
   // kLongBlockMinRows query rows still fit beside one (2 MiB L2: d ≤ 128), else short ones.
-  if (block_keys > kShortBlockKeys && l2_floats / row_floats - round_up(block_keys, nr) < kLongBlockMinRows) {
+  if (block_keys > kShortBlockKeys && l2_rows - round_up(block_keys, nr) < kLongBlockMinRows) {
     block_keys = kShortBlockKeys;
   }
   b.bc = round_up(block_keys, nr);
   const int64_t s_floats = caches.l1d_bytes / 2 / 4;
   b.br = std::clamp<int64_t>(round_down(s_floats / b.bc, mr), mr, 16 * mr);
 
-  const int64_t budget = l2_floats / row_floats - b.bc;  // rows whose Q and O fit L2 beside a K/V block
+  const int64_t budget = l2_rows - b.bc;  // rows whose Q and O fit L2 beside a K/V block
   const int64_t rows = std::clamp<int64_t>(budget, b.br, 2048);
   int64_t positions = std::max<int64_t>(1, rows / group);
   // Whole tiles: rounded up where L2 still holds them (d = 64: 2058 rows, so n = 2048 is one
